@@ -1,0 +1,339 @@
+//! Configuration: the typed settings, their embedded defaults, and (in [`load`]) reading TOML
+//! files with drop-ins into them with errors that name file, line and key.
+//!
+//! The structs here are the *raw* shape of the TOML. They deliberately do not use
+//! `deny_unknown_fields`: the loader detects unknown keys itself so that it can report all of
+//! them at once, each with its position.
+
+pub mod load;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use load::{load, ConfigError, ConfigErrors, ConfigSource, LoadedConfig};
+
+/// Default listen address: loopback only, so nothing is exposed until an operator decides to.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9787";
+/// Default main config file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/automon/automon.toml";
+
+/// A duration written as a human string (`"15s"`, `"5m"`, `"1h30m"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `"15s"`, `"500ms"`, `"5m"`, `"1h30m"`, `"2d"`. A bare number is rejected because
+/// "15" could mean seconds or milliseconds and guessing wrong is a silent misconfiguration.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("empty duration; write e.g. \"15s\" or \"5m\"".into());
+    }
+    if t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "duration {s:?} has no unit; write e.g. \"{t}s\" or \"{t}ms\""
+        ));
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration {s:?}: {e} (write e.g. \"15s\", \"5m\", \"1h\")"))
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    /// Log level filter (`error`, `warn`, `info`, `debug`, `trace`, or a tracing filter
+    /// directive). `AUTOMON_LOG` overrides it.
+    pub log_level: Option<String>,
+    /// Where the daemon keeps its database; default `$STATE_DIRECTORY`, else the user's state
+    /// directory.
+    pub data_dir: Option<PathBuf>,
+    /// HTTP endpoint settings.
+    pub http: HttpConfig,
+    /// Roots of the host filesystems the collectors read.
+    pub paths: PathsConfig,
+    /// Collector settings.
+    pub collectors: CollectorsConfig,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    pub listen: String,
+    /// API key required as `Authorization: Bearer <key>` on every endpoint except `/health`.
+    pub api_key: Option<String>,
+    /// File holding the API key (trailing newline ignored).
+    pub api_key_file: Option<PathBuf>,
+    /// Explicitly allow a non-loopback listener without an API key.
+    pub allow_unauthenticated: bool,
+    /// Upper bound on handling one request.
+    pub request_timeout: HumanDuration,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Requests handled at the same time; more wait.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: DEFAULT_LISTEN.into(),
+            api_key: None,
+            api_key_file: None,
+            allow_unauthenticated: false,
+            request_timeout: HumanDuration(Duration::from_secs(30)),
+            max_body_bytes: 1024 * 1024,
+            max_concurrent_requests: 64,
+        }
+    }
+}
+
+/// `[paths]`: mount points of the host's pseudo filesystems, so collectors can run on fixture
+/// trees or, in a container, on the host mounted at `/host`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PathsConfig {
+    /// procfs mount point.
+    pub procfs: PathBuf,
+    /// sysfs mount point.
+    pub sysfs: PathBuf,
+    /// Root of the host filesystem (prefix for mount points).
+    pub rootfs: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        PathsConfig {
+            procfs: "/proc".into(),
+            sysfs: "/sys".into(),
+            rootfs: "/".into(),
+        }
+    }
+}
+
+/// Settings every collector has.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BasicCollectorConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval; default `collectors.default_interval`.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection; default `collectors.default_timeout`, capped at the interval.
+    pub timeout: Option<HumanDuration>,
+}
+
+impl Default for BasicCollectorConfig {
+    fn default() -> Self {
+        BasicCollectorConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+        }
+    }
+}
+
+/// `[collectors.filesystem]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FilesystemConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// Mount points matching this regex (anchored by the author) are skipped.
+    pub mount_points_exclude: String,
+    /// Filesystem types matching this regex are skipped.
+    pub fs_types_exclude: String,
+    /// How long one `statfs` may take before the mount is reported stuck and skipped until it
+    /// answers again (a dead NFS server must not hang the collector).
+    pub stat_timeout: HumanDuration,
+}
+
+/// node_exporter's defaults, so the same mounts are reported.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter's defaults for pseudo filesystems.
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+
+impl Default for FilesystemConfig {
+    fn default() -> Self {
+        FilesystemConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            mount_points_exclude: DEFAULT_MOUNT_POINTS_EXCLUDE.into(),
+            fs_types_exclude: DEFAULT_FS_TYPES_EXCLUDE.into(),
+            stat_timeout: HumanDuration(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// node_exporter's diskstats default: partitions and virtual devices are skipped so that
+/// I/O is not counted twice.
+pub const DEFAULT_DISK_EXCLUDE: &str = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+
+/// `[collectors.diskstats]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DiskstatsConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// Devices matching this regex are skipped (empty: none).
+    pub device_exclude: String,
+    /// If set, only devices matching this regex are reported.
+    pub device_include: Option<String>,
+}
+
+impl Default for DiskstatsConfig {
+    fn default() -> Self {
+        DiskstatsConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            device_exclude: DEFAULT_DISK_EXCLUDE.into(),
+            device_include: None,
+        }
+    }
+}
+
+/// `[collectors.netdev]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetdevConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// Devices matching this regex are skipped (empty: none).
+    pub device_exclude: String,
+    /// If set, only devices matching this regex are reported.
+    pub device_include: Option<String>,
+}
+
+impl Default for NetdevConfig {
+    fn default() -> Self {
+        NetdevConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            device_exclude: String::new(),
+            device_include: None,
+        }
+    }
+}
+
+/// `[collectors.vmstat]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct VmstatConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// Fields of /proc/vmstat to export (regex), node_exporter's default set.
+    pub fields: String,
+}
+
+/// node_exporter's default vmstat field selection.
+pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+impl Default for VmstatConfig {
+    fn default() -> Self {
+        VmstatConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            fields: DEFAULT_VMSTAT_FIELDS.into(),
+        }
+    }
+}
+
+/// `[collectors]`: one table per collector.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CollectorsConfig {
+    /// Interval of collectors that set none.
+    pub default_interval: HumanDuration,
+    /// Deadline of collectors that set none.
+    pub default_timeout: HumanDuration,
+    /// `node_cpu_seconds_total` and friends from /proc/stat.
+    pub cpu: BasicCollectorConfig,
+    /// Boot time, context switches, forks, interrupts, running/blocked processes.
+    pub stat: BasicCollectorConfig,
+    /// /proc/meminfo.
+    pub memory: BasicCollectorConfig,
+    /// /proc/loadavg.
+    pub load: BasicCollectorConfig,
+    /// /proc/pressure (PSI).
+    pub pressure: BasicCollectorConfig,
+    /// /proc/diskstats.
+    pub diskstats: DiskstatsConfig,
+    /// Mounted filesystems' sizes via statfs.
+    pub filesystem: FilesystemConfig,
+    /// /proc/net/dev.
+    pub netdev: NetdevConfig,
+    /// /proc/sys/fs/file-nr.
+    pub filefd: BasicCollectorConfig,
+    /// nf_conntrack counters.
+    pub conntrack: BasicCollectorConfig,
+    /// Kernel clock discipline (adjtimex).
+    pub timex: BasicCollectorConfig,
+    /// /proc/vmstat.
+    pub vmstat: VmstatConfig,
+    /// Software RAID from /proc/mdstat (reports nothing when absent).
+    pub mdadm: BasicCollectorConfig,
+    /// Bonding interfaces from /sys/class/net (reports nothing when absent).
+    pub bonding: BasicCollectorConfig,
+    /// `node_time_seconds`.
+    pub time: BasicCollectorConfig,
+    /// `node_uname_info`.
+    pub uname: BasicCollectorConfig,
+}
+
+impl Default for CollectorsConfig {
+    fn default() -> Self {
+        CollectorsConfig {
+            default_interval: HumanDuration(Duration::from_secs(15)),
+            default_timeout: HumanDuration(Duration::from_secs(10)),
+            cpu: Default::default(),
+            stat: Default::default(),
+            memory: Default::default(),
+            load: Default::default(),
+            pressure: Default::default(),
+            diskstats: Default::default(),
+            filesystem: Default::default(),
+            netdev: Default::default(),
+            filefd: Default::default(),
+            conntrack: Default::default(),
+            timex: Default::default(),
+            vmstat: Default::default(),
+            mdadm: Default::default(),
+            bonding: Default::default(),
+            time: Default::default(),
+            uname: Default::default(),
+        }
+    }
+}
