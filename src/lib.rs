@@ -1,7 +1,16 @@
-//! automon: a host-level monitoring daemon.
+//! automon: a host-level monitoring daemon. The binary in `main.rs` is a thin CLI over this
+//! library; see ARCHITECTURE.md for the module map and data flow.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod collector;
 pub mod config;
+pub mod daemon;
+pub mod doctor;
+pub mod health;
+pub mod http;
+pub mod logging;
 pub mod model;
+pub mod pipeline;
+pub mod selfmetrics;
+pub mod systemd;

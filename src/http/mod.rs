@@ -1,0 +1,134 @@
+//! The HTTP surface (axum): `/metrics`, `/health`, and an index page. Later issues add the
+//! query and alert APIs as further routes on the same router.
+//!
+//! Architecture Invariant: handlers here read pre-computed state (the cache, the health map);
+//! none waits on a collector, so scrapes and health checks answer while collectors hang.
+
+mod auth;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tower::limit::ConcurrencyLimitLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::health::Status;
+use crate::pipeline::Shared;
+
+/// Content type of the Prometheus text exposition format.
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Everything the handlers need.
+#[derive(Clone)]
+pub struct AppState {
+    /// Cache, health, self-metrics, progress.
+    pub shared: Shared,
+    /// The API key, if any; swapped by a config reload.
+    pub api_key: Arc<RwLock<Option<String>>>,
+    /// Pipeline age beyond which `/health` reports it stalled.
+    pub stall_after: Duration,
+}
+
+/// Request limits from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+    /// Requests in flight at once.
+    pub max_concurrent: usize,
+}
+
+/// Builds the router with auth, limits and compression.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(CompressionLayer::new().gzip(true))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(ConcurrencyLimitLayer::new(limits.max_concurrent.max(1)))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let handler = match req.uri().path() {
+        "/metrics" => "/metrics",
+        "/health" => "/health",
+        "/" => "/",
+        _ => "other",
+    };
+    let resp = next.run(req).await;
+    state
+        .shared
+        .metrics
+        .http_requests
+        .with_label_values(&[handler, resp.status().as_str()])
+        .inc();
+    resp
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        concat!(
+            "<html><head><title>automon</title></head><body><h1>automon ",
+            env!("CARGO_PKG_VERSION"),
+            "</h1><ul><li><a href=\"/metrics\">/metrics</a></li>",
+            "<li><a href=\"/health\">/health</a></li></ul></body></html>\n"
+        ),
+    )
+}
+
+/// Renders the exposition: self-metrics first, then each collector's cached text.
+pub fn render_metrics(shared: &Shared) -> Vec<u8> {
+    let parts = shared.cache.snapshot();
+    let mut body = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 8192);
+    shared.metrics.render(&mut body);
+    for p in parts {
+        body.extend_from_slice(p.as_bytes());
+    }
+    body
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = render_metrics(&state.shared);
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    resp
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let report = state
+        .shared
+        .health
+        .report(state.shared.progress.age(), state.stall_after);
+    let code = if report.status == Status::Failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(report)).into_response()
+}

@@ -1,0 +1,167 @@
+//! The ingest side of the data flow: collectors' reports arrive over one bounded channel, and
+//! the ingest task updates the latest-value cache (served by `/metrics`), collector health and
+//! self-metrics, then hands each batch to the storage seam ([`Sink`]).
+//!
+//! Architecture Invariant: only the ingest task writes the cache; readers take a cheap
+//! snapshot of pre-rendered text, so a scrape never waits on a collector.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::collector::scheduler::{Outcome, Report};
+use crate::health::Health;
+use crate::model::{render_family, Batch};
+use crate::selfmetrics::SelfMetrics;
+
+/// Capacity of the channel from collectors to ingest. Bounded, so a stalled ingest pushes back
+/// on collectors (and stops the watchdog) instead of growing memory.
+pub const CHANNEL_CAPACITY: usize = 256;
+
+/// What flows to the ingest task.
+#[derive(Debug)]
+pub enum Message {
+    /// A collector's result.
+    Report(Report),
+    /// Proof of life from the heartbeat task; it keeps the watchdog fed when every
+    /// collector has a long interval.
+    Heartbeat,
+    /// A collector was removed by a reload: drop its cached values and health entry.
+    Forget(String),
+}
+
+/// Where batches go after the cache: the storage seam. The storage issue plugs its writer in
+/// here; until then the daemon runs with [`NullSink`].
+pub trait Sink: Send + 'static {
+    /// Accepts one batch. Must not block for long: hand off to a writer thread.
+    fn accept(&mut self, batch: &Batch);
+}
+
+/// A sink that drops everything.
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn accept(&mut self, _batch: &Batch) {}
+}
+
+/// Latest values of every collector, pre-rendered in the text exposition format.
+#[derive(Debug, Default)]
+pub struct Cache {
+    rendered: RwLock<BTreeMap<String, Arc<str>>>,
+}
+
+impl Cache {
+    /// Replaces a collector's rendered text.
+    fn set(&self, collector: &str, text: Arc<str>) {
+        if let Ok(mut m) = self.rendered.write() {
+            m.insert(collector.to_owned(), text);
+        }
+    }
+
+    fn remove(&self, collector: &str) {
+        if let Ok(mut m) = self.rendered.write() {
+            m.remove(collector);
+        }
+    }
+
+    /// A snapshot of every collector's text, in collector-name order.
+    pub fn snapshot(&self) -> Vec<Arc<str>> {
+        match self.rendered.read() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Monotonic time of the ingest task's last progress, for the watchdog.
+#[derive(Debug)]
+pub struct Progress {
+    origin: Instant,
+    last_ms: AtomicI64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            origin: Instant::now(),
+            last_ms: AtomicI64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    /// Records progress now.
+    pub fn touch(&self) {
+        self.last_ms
+            .store(self.origin.elapsed().as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// Time since the last recorded progress.
+    pub fn age(&self) -> std::time::Duration {
+        let now = self.origin.elapsed().as_millis() as i64;
+        let last = self.last_ms.load(Ordering::Relaxed);
+        std::time::Duration::from_millis((now - last).max(0) as u64)
+    }
+}
+
+/// Shared handles the ingest task updates.
+#[derive(Clone)]
+pub struct Shared {
+    /// Latest values.
+    pub cache: Arc<Cache>,
+    /// Component status.
+    pub health: Arc<Health>,
+    /// Daemon self-metrics.
+    pub metrics: Arc<SelfMetrics>,
+    /// Liveness for the watchdog.
+    pub progress: Arc<Progress>,
+}
+
+/// Runs until every sender is dropped.
+pub async fn ingest(mut rx: mpsc::Receiver<Message>, shared: Shared, mut sink: Box<dyn Sink>) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Message::Heartbeat => {}
+            Message::Forget(name) => {
+                shared.cache.remove(&name);
+                shared.health.forget_collector(&name);
+                shared.metrics.forget_collector(&name);
+            }
+            Message::Report(report) => handle_report(&shared, sink.as_mut(), report),
+        }
+        shared.progress.touch();
+    }
+}
+
+fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
+    shared.health.record(&report);
+    shared
+        .metrics
+        .record_collection(&report.collector, &report.outcome);
+    match &report.outcome {
+        Outcome::Success { .. } => {
+            let mut text = String::with_capacity(4096);
+            for f in &report.families {
+                render_family(&mut text, f);
+            }
+            shared.cache.set(&report.collector, Arc::from(text));
+            let samples: usize = report.families.iter().map(|f| f.samples.len()).sum();
+            shared.metrics.samples_collected.inc_by(samples as u64);
+            let batch = Batch {
+                collector: report.collector,
+                timestamp_ms: report.timestamp_ms,
+                families: report.families,
+            };
+            sink.accept(&batch);
+        }
+        // Values from a failed or late collection are not served as if fresh: node_exporter
+        // also omits a failed collector's metrics and reports success 0.
+        Outcome::Failed { .. } | Outcome::TimedOut { .. } | Outcome::StillRunning { .. } => {
+            shared.cache.remove(&report.collector);
+        }
+    }
+}

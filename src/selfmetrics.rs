@@ -1,0 +1,199 @@
+//! The daemon's own metrics (`automon_*`, plus the standard `process_*` set), kept in a
+//! `prometheus` registry and appended to `/metrics`.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+use crate::collector::scheduler::Outcome;
+
+/// All self-metrics. Cloning handles is cheap; they are shared by reference.
+pub struct SelfMetrics {
+    registry: Registry,
+    /// `automon_collector_success{collector}`: 1 if the last collection succeeded.
+    pub collector_success: GaugeVec,
+    /// `automon_collector_duration_seconds{collector}`: duration of the last collection.
+    pub collector_duration: GaugeVec,
+    /// `automon_collector_runs_total{collector,result}`.
+    pub collector_runs: IntCounterVec,
+    /// `automon_samples_collected_total`.
+    pub samples_collected: IntCounter,
+    /// `automon_config_last_reload_successful`.
+    pub reload_successful: Gauge,
+    /// `automon_config_last_reload_success_timestamp_seconds`.
+    pub reload_success_timestamp: Gauge,
+    /// `automon_http_requests_total{handler,code}`.
+    pub http_requests: IntCounterVec,
+}
+
+impl std::fmt::Debug for SelfMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelfMetrics")
+    }
+}
+
+/// Creating a metric with a valid constant name cannot fail; a failure here is a programming
+/// error caught by the unit tests, so it is fine to fall back to an unregistered dummy.
+fn gauge_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let _ = reg.register(Box::new(g.clone()));
+    g
+}
+
+fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let _ = reg.register(Box::new(c.clone()));
+    c
+}
+
+impl SelfMetrics {
+    /// Registers every self-metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let build = gauge_vec(
+            &registry,
+            "automon_build_info",
+            "A metric with a constant '1' value labeled by version.",
+            &["version"],
+        );
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        let samples_collected = IntCounter::new(
+            "automon_samples_collected_total",
+            "Samples produced by successful collections.",
+        )
+        .unwrap_or_else(|e| panic!("invalid metric: {e}"));
+        let _ = registry.register(Box::new(samples_collected.clone()));
+        let reload_successful = Gauge::new(
+            "automon_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+        )
+        .unwrap_or_else(|e| panic!("invalid metric: {e}"));
+        let _ = registry.register(Box::new(reload_successful.clone()));
+        let reload_success_timestamp = Gauge::new(
+            "automon_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload.",
+        )
+        .unwrap_or_else(|e| panic!("invalid metric: {e}"));
+        let _ = registry.register(Box::new(reload_success_timestamp.clone()));
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = registry.register(Box::new(pc));
+        }
+        SelfMetrics {
+            collector_success: gauge_vec(
+                &registry,
+                "automon_collector_success",
+                "Whether the collector's last run succeeded.",
+                &["collector"],
+            ),
+            collector_duration: gauge_vec(
+                &registry,
+                "automon_collector_duration_seconds",
+                "Duration of the collector's last completed run.",
+                &["collector"],
+            ),
+            collector_runs: counter_vec(
+                &registry,
+                "automon_collector_runs_total",
+                "Collector runs by result (success, error, timeout, skipped).",
+                &["collector", "result"],
+            ),
+            samples_collected,
+            reload_successful,
+            reload_success_timestamp,
+            http_requests: counter_vec(
+                &registry,
+                "automon_http_requests_total",
+                "HTTP requests by handler and status code.",
+                &["handler", "code"],
+            ),
+            registry,
+        }
+    }
+
+    /// Updates the per-collector metrics from one outcome.
+    pub fn record_collection(&self, collector: &str, outcome: &Outcome) {
+        let (success, result, duration) = match outcome {
+            Outcome::Success { duration, .. } => (1.0, "success", Some(duration.as_secs_f64())),
+            Outcome::Failed { duration, .. } => (0.0, "error", Some(duration.as_secs_f64())),
+            Outcome::TimedOut { timeout } => (0.0, "timeout", Some(timeout.as_secs_f64())),
+            Outcome::StillRunning { .. } => (0.0, "skipped", None),
+        };
+        self.collector_success
+            .with_label_values(&[collector])
+            .set(success);
+        if let Some(d) = duration {
+            self.collector_duration
+                .with_label_values(&[collector])
+                .set(d);
+        }
+        self.collector_runs
+            .with_label_values(&[collector, result])
+            .inc();
+    }
+
+    /// Drops series of a collector removed by a reload.
+    pub fn forget_collector(&self, collector: &str) {
+        let _ = self.collector_success.remove_label_values(&[collector]);
+        let _ = self.collector_duration.remove_label_values(&[collector]);
+        for r in ["success", "error", "timeout", "skipped"] {
+            let _ = self.collector_runs.remove_label_values(&[collector, r]);
+        }
+    }
+
+    /// Records the result of a config (re)load.
+    pub fn record_reload(&self, ok: bool) {
+        self.reload_successful.set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.reload_success_timestamp.set(now);
+        }
+    }
+
+    /// Appends the text exposition of every self-metric.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let families = self.registry.gather();
+        if let Err(e) = TextEncoder::new().encode(&families, out) {
+            tracing::warn!("encoding self-metrics failed: {e}");
+        }
+    }
+}
+
+impl Default for SelfMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_collector_metrics() {
+        let m = SelfMetrics::new();
+        m.record_collection(
+            "cpu",
+            &Outcome::Success {
+                duration: Duration::from_millis(2),
+                note: None,
+            },
+        );
+        m.record_reload(true);
+        let mut out = Vec::new();
+        m.render(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("automon_collector_success{collector=\"cpu\"} 1"));
+        assert!(text.contains("automon_config_last_reload_successful 1"));
+        assert!(text.contains("automon_build_info{version="));
+    }
+}
