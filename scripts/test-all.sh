@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on Debian 12 and runs the whole suite.
+# Needs root (or sudo) only for apt-get, and only when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use for real components:
+#   prometheus            promtool (lints /metrics) and a real scraping server
+#   prometheus-node-exporter  the side-by-side benchmark baseline (scripts/bench-vs-node-exporter.sh)
+apt_packages=(prometheus prometheus-node-exporter curl xz-utils)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+# Tests that need an installed component fail instead of skipping when CI=true.
+export CI=true
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked --all-targets
