@@ -1,18 +1,195 @@
-//! PLACEHOLDER: replaced by the real collector.
-#![allow(missing_docs, clippy::new_without_default)]
+//! `vmstat` collector: the `/proc/vmstat` fields selected by `collectors.vmstat.fields` as
+//! untyped `node_vmstat_<field>` metrics, like node_exporter's vmstat collector.
+
+use regex::Regex;
+
 use super::{Collection, Collector, CollectorError, HostPaths};
-pub struct VmstatCollector;
+use crate::config::VmstatConfig;
+use crate::model::{Family, MetricKind};
+
+/// Parses `/proc/vmstat` (`name value` per line) into `(name, value)` pairs in file order.
+/// Lines that are not exactly a metric-safe name and an integer are skipped: the file has
+/// hundreds of fields and one odd line should not cost the others. Returns the pairs and the
+/// number of skipped lines.
+pub fn parse_vmstat(s: &str) -> (Vec<(String, f64)>, usize) {
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for line in s.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [] => {}
+            [name, value]
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                match value.parse::<i64>() {
+                    Ok(v) => out.push(((*name).to_owned(), v as f64)),
+                    Err(_) => skipped += 1,
+                }
+            }
+            _ => skipped += 1,
+        }
+    }
+    (out, skipped)
+}
+
+/// Builds one untyped family per selected field. node_exporter leaves them untyped because
+/// the file mixes counters (`pgfault`) and gauges (`nr_free_pages`) with no marker.
+pub fn vmstat_families(fields: &[(String, f64)], select: &Regex) -> Vec<Family> {
+    fields
+        .iter()
+        .filter(|(name, _)| select.is_match(name))
+        .map(|(name, v)| {
+            Family::new(
+                format!("node_vmstat_{name}"),
+                format!("/proc/vmstat information field {name}."),
+                MetricKind::Untyped,
+            )
+            .with(&[], *v)
+        })
+        .collect()
+}
+
+/// Reads `/proc/vmstat` and exports the fields matching a regex.
+pub struct VmstatCollector {
+    paths: HostPaths,
+    fields: Regex,
+}
+
 impl VmstatCollector {
-    pub fn new(
-        _paths: HostPaths,
-        _cfg: &crate::config::VmstatConfig,
-    ) -> Result<Self, CollectorError> {
-        Ok(VmstatCollector)
+    /// A collector reading under `paths`; fails if `cfg.fields` is not a valid regex.
+    pub fn new(paths: HostPaths, cfg: &VmstatConfig) -> Result<Self, CollectorError> {
+        let fields = Regex::new(&cfg.fields).map_err(|e| {
+            CollectorError::Other(format!(
+                "collectors.vmstat.fields: invalid regular expression {:?}: {e}",
+                cfg.fields
+            ))
+        })?;
+        Ok(VmstatCollector { paths, fields })
     }
 }
+
 impl Collector for VmstatCollector {
     fn collect(&mut self) -> Result<Collection, CollectorError> {
-        let _ = std::marker::PhantomData::<HostPaths>;
-        Err(CollectorError::Other("placeholder".into()))
+        let path = self.paths.proc("vmstat");
+        let text = super::read_to_string(&path)?;
+        let (fields, skipped) = parse_vmstat(&text);
+        if fields.is_empty() {
+            return Err(super::parse_error(&path, "no parsable lines"));
+        }
+        Ok(Collection {
+            families: vmstat_families(&fields, &self.fields),
+            note: (skipped > 0)
+                .then(|| format!("skipped {skipped} unparsable line(s) in {}", path.display())),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_VMSTAT_FIELDS;
+    use std::path::PathBuf;
+
+    fn fixture_paths() -> HostPaths {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
+        HostPaths {
+            procfs: root.join("proc"),
+            sysfs: root.join("sys"),
+            rootfs: root,
+        }
+    }
+
+    #[test]
+    fn parses_real_vmstat() {
+        let (fields, skipped) = parse_vmstat(include_str!("../../tests/fixtures/host/proc/vmstat"));
+        assert_eq!(skipped, 0);
+        assert_eq!(fields.len(), 192);
+        assert!(fields.contains(&("pgmajfault".into(), 1332.0)));
+        assert!(fields.contains(&("pgpgin".into(), 2147485.0)));
+    }
+
+    #[test]
+    fn skips_malformed_lines() {
+        let (fields, skipped) =
+            parse_vmstat("pgfault 10\nbroken\npgmajfault x\nsome-field 3\na b c\n\nnr_x -2\n");
+        assert_eq!(
+            fields,
+            vec![("pgfault".into(), 10.0), ("nr_x".into(), -2.0)]
+        );
+        assert_eq!(skipped, 4);
+    }
+
+    #[test]
+    fn default_selection_matches_node_exporter() {
+        let re = Regex::new(DEFAULT_VMSTAT_FIELDS).unwrap();
+        let fields: Vec<(String, f64)> = [
+            "pgfault",
+            "pgmajfault",
+            "pgpgin",
+            "pgpgout",
+            "pswpin",
+            "pswpout",
+            "oom_kill",
+            "nr_free_pages",
+            "pgsteal_kswapd",
+        ]
+        .iter()
+        .map(|n| ((*n).to_owned(), 1.0))
+        .collect();
+        let names: Vec<String> = vmstat_families(&fields, &re)
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "node_vmstat_pgfault",
+                "node_vmstat_pgmajfault",
+                "node_vmstat_pgpgin",
+                "node_vmstat_pgpgout",
+                "node_vmstat_pswpin",
+                "node_vmstat_pswpout",
+                "node_vmstat_oom_kill",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_regex_is_a_config_error() {
+        let cfg = VmstatConfig {
+            fields: "^(pg".into(),
+            ..Default::default()
+        };
+        match VmstatCollector::new(fixture_paths(), &cfg) {
+            Err(CollectorError::Other(m)) => assert!(m.contains("collectors.vmstat.fields")),
+            _ => panic!("expected a config error"),
+        }
+    }
+
+    #[test]
+    fn collects_fixture() {
+        let mut c = VmstatCollector::new(fixture_paths(), &VmstatConfig::default()).unwrap();
+        let out = c.collect().unwrap();
+        assert_eq!(out.note, None);
+        let get = |n: &str| {
+            out.families
+                .iter()
+                .find(|f| f.name == n)
+                .map(|f| (f.kind, f.samples[0].value))
+        };
+        assert_eq!(
+            get("node_vmstat_pgmajfault"),
+            Some((MetricKind::Untyped, 1332.0))
+        );
+        assert_eq!(
+            get("node_vmstat_pgfault"),
+            Some((MetricKind::Untyped, 6763041.0))
+        );
+        assert_eq!(
+            get("node_vmstat_oom_kill"),
+            Some((MetricKind::Untyped, 0.0))
+        );
+        assert_eq!(get("node_vmstat_nr_free_pages"), None);
     }
 }
