@@ -1,31 +1,1075 @@
-//! PLACEHOLDER loader.
-#![allow(missing_docs)]
-use super::Config;
-use std::path::PathBuf;
-#[derive(Debug, Clone)]
+//! Reading the configuration: the main TOML file plus `conf.d/*.toml` drop-ins, merged in
+//! file-name order, typed into [`Config`] and validated, with every problem reported at once as
+//! `FILE:LINE: KEY: MESSAGE`.
+//!
+//! The pipeline, and why each step exists:
+//!
+//! 1. **Find the files** ([`ConfigSource`]). A missing default file is fine (the daemon runs on
+//!    embedded defaults); a file named with `--config` must exist.
+//! 2. **Parse** each file with `toml_edit`, which keeps byte spans, so the line of every key is
+//!    known. A syntax error is reported and the other files are still checked.
+//! 3. **Merge** all files into one TOML tree. Tables merge key by key; any other value from a
+//!    later file replaces the earlier one. An origin map remembers, for every key path, the file
+//!    and line that set it last; every later error is located through it.
+//! 4. **Type** the tree into [`Config`]. serde stops at the first type error, so the loader
+//!    records that error, removes the offending value from the tree and deserializes again until
+//!    the rest goes through. This finds every type error (even two in one table) without a
+//!    hand-written list of sections. `serde_ignored` reports unknown keys on the way; the keys a
+//!    table does accept, used for "did you mean" hints, are asked from serde itself (see
+//!    `known_fields`), so no list of keys is maintained here either.
+//! 5. **Resolve secrets**: `*_file` keys are read into their value, so nothing downstream cares
+//!    where a secret came from.
+//! 6. **Validate** what types cannot express: socket addresses, the API-key rule for
+//!    non-loopback listeners, durations, regexes and the log filter.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::value::Error as ProbeError;
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml_edit::TableLike;
+
+use super::{
+    CollectorsConfig, Config, DiskstatsConfig, FilesystemConfig, HumanDuration, NetdevConfig,
+    VmstatConfig, DEFAULT_CONFIG_PATH,
+};
+
+/// Name of the drop-in directory next to the main file.
+pub const DROPIN_DIR_NAME: &str = "conf.d";
+
+/// Shortest accepted collection interval. Shorter ones would make the daemon itself a
+/// noticeable load on the host it is supposed to observe.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Stands in for the file name when a value was never set in any file (an embedded default).
+const NO_FILE: &str = "<defaults>";
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ConfigSource {
+    /// [`DEFAULT_CONFIG_PATH`] if it exists, plus `/etc/automon/conf.d/*.toml`. Without any
+    /// file the embedded defaults are used.
+    #[default]
     Default,
+    /// A file given with `--config PATH`: it must exist. Drop-ins come from
+    /// `<dir of PATH>/conf.d/*.toml`.
     Explicit(PathBuf),
+    /// Everything spelled out, for tests and packaging checks that cannot use `/etc`.
+    Custom {
+        /// The main file.
+        main: PathBuf,
+        /// Whether a missing main file is an error (as with `--config`) or means "defaults"
+        /// (as with [`ConfigSource::Default`]).
+        main_required: bool,
+        /// Directory of `*.toml` drop-ins; `None` reads none.
+        dropin_dir: Option<PathBuf>,
+    },
 }
+
+impl ConfigSource {
+    /// The main file this source reads.
+    pub fn main_path(&self) -> PathBuf {
+        match self {
+            ConfigSource::Default => PathBuf::from(DEFAULT_CONFIG_PATH),
+            ConfigSource::Explicit(path) => path.clone(),
+            ConfigSource::Custom { main, .. } => main.clone(),
+        }
+    }
+
+    /// The drop-in directory this source reads, if any: `conf.d` next to the main file unless
+    /// [`ConfigSource::Custom`] says otherwise.
+    pub fn dropin_dir(&self) -> Option<PathBuf> {
+        match self {
+            ConfigSource::Default | ConfigSource::Explicit(_) => {
+                Some(sibling_dir(&self.main_path()).join(DROPIN_DIR_NAME))
+            }
+            ConfigSource::Custom { dropin_dir, .. } => dropin_dir.clone(),
+        }
+    }
+
+    fn main_required(&self) -> bool {
+        match self {
+            ConfigSource::Default => false,
+            ConfigSource::Explicit(_) => true,
+            ConfigSource::Custom { main_required, .. } => *main_required,
+        }
+    }
+}
+
+/// A successfully loaded configuration and what it was read from.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
+    /// The typed, validated configuration, secrets resolved.
     pub config: Config,
+    /// The config files read, in merge order (main file first, then drop-ins by name).
     pub files: Vec<PathBuf>,
+    /// Directories to watch for a reload: the main file's directory and the drop-in
+    /// directory. Editors replace files by renaming and drop-ins come and go, so watching
+    /// directories catches changes that watching the files alone would miss.
+    pub watch_dirs: Vec<PathBuf>,
+    /// Secret files read through `*_file` keys, so a key rotation can trigger a reload too.
+    pub secret_files: Vec<PathBuf>,
 }
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}: {key}: {message}")]
+
+/// One problem in the configuration.
+///
+/// Displays as `FILE:LINE: KEY: MESSAGE`. `line` is 0 when the problem concerns a whole file
+/// (it cannot be read) or a value no file set; `key` is empty when no key is concerned (a
+/// syntax error, an unreadable file). Empty parts are left out of the display.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {
+    /// The file, as given, or `<defaults>` for a value no file set.
     pub file: String,
+    /// 1-based line, 0 if none applies.
     pub line: usize,
+    /// Dotted key path, e.g. `collectors.cpu.interval`; empty if none applies.
     pub key: String,
+    /// What is wrong and, where possible, how to fix it.
     pub message: String,
 }
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("config errors")]
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found, in file order and then line order. Never empty when returned as an
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
-pub fn load(_s: &ConfigSource) -> Result<LoadedConfig, ConfigErrors> {
+
+impl fmt::Display for ConfigErrors {
+    /// One error per line, so the output reads like a compiler's.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads, merges, types and validates the configuration from `source`, reporting every problem
+/// at once.
+pub fn load(source: &ConfigSource) -> Result<LoadedConfig, ConfigErrors> {
+    let main = source.main_path();
+    let dropin_dir = source.dropin_dir();
+    let mut merged = Merged::default();
+    let mut files = Vec::new();
+
+    let mut candidates = Vec::new();
+    match std::fs::metadata(&main) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !source.main_required() => {}
+        _ => candidates.push(main.clone()),
+    }
+    if let Some(dir) = &dropin_dir {
+        match dropin_files(dir) {
+            Ok(found) => candidates.extend(found),
+            Err(e) => merged.file_error(dir, format!("cannot list drop-in directory: {e}")),
+        }
+    }
+
+    for path in candidates {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                merged.add_file(&path.display().to_string(), sibling_dir(&path), &text);
+                files.push(path);
+            }
+            Err(e) => merged.file_error(&path, format!("cannot read config file: {e}")),
+        }
+    }
+
+    let (config, secret_files) = merged.finish()?;
+    let mut watch_dirs = vec![sibling_dir(&main)];
+    watch_dirs.extend(dropin_dir);
+    watch_dirs.dedup();
     Ok(LoadedConfig {
-        config: Config::default(),
-        files: vec![],
+        config,
+        files,
+        watch_dirs,
+        secret_files,
     })
 }
+
+/// Parses one TOML document named `file_name` (used in messages, and as the base for relative
+/// `*_file` paths) with the same checks as [`load`]. For unit tests and the embedded default
+/// configuration.
+pub fn parse_str(text: &str, file_name: &str) -> Result<Config, ConfigErrors> {
+    let mut merged = Merged::default();
+    merged.add_file(file_name, sibling_dir(Path::new(file_name)), text);
+    merged.finish().map(|(config, _)| config)
+}
+
+/// The directory a file lives in; `""` (the current directory) for a bare file name.
+fn sibling_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The `*.toml` files of a drop-in directory in file-name order; none if it does not exist.
+fn dropin_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        // Hidden files are editor leftovers (emacs' `.#name.toml` lock links, half-written
+        // temporaries), never drop-ins an operator meant to apply.
+        if name.as_encoded_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let path = entry.path();
+        if path.extension().is_none_or(|ext| ext != "toml") {
+            continue;
+        }
+        // A broken link is still listed so that reading it reports the problem.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        files.push(path);
+    }
+    // File-name order is the documented merge order: `10-x.toml` before `20-y.toml`.
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+/// A key path, one segment per table level (array elements use their index).
+type KeyPath = Vec<String>;
+
+/// Where a key was set: index into [`Merged::files`] and 1-based line.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    file: usize,
+    line: usize,
+}
+
+/// The merged TOML tree of all files read so far, with the origin of every key and the errors
+/// found so far.
+#[derive(Default)]
+struct Merged {
+    /// Display names of the files merged, in merge order.
+    files: Vec<String>,
+    /// Every file or directory looked at, merged or not, in order: errors are sorted by it.
+    seen: Vec<String>,
+    /// Directory of each file, the base of relative `*_file` paths it sets.
+    dirs: Vec<PathBuf>,
+    root: toml::Table,
+    origins: BTreeMap<KeyPath, Origin>,
+    errors: Vec<ConfigError>,
+    /// Some file could not be parsed, so cross-key checks would judge an incomplete picture.
+    incomplete: bool,
+}
+
+impl Merged {
+    /// Parses `text` and merges it over what is there; a syntax error is recorded instead.
+    fn add_file(&mut self, name: &str, dir: PathBuf, text: &str) {
+        self.seen.push(name.to_owned());
+        let lines = LineIndex::new(text);
+        let doc = match toml_edit::Document::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let (line, column) = e.span().map_or((0, 0), |s| lines.line_col(s.start));
+                // toml's message may span lines ("expected ..." on the next one); one line per
+                // error keeps the report greppable.
+                let mut message = e.message().trim().replace('\n', "; ");
+                // Some messages ("duplicate key") do not say which text they mean.
+                let snippet = e.span().and_then(|s| text.get(s)).map(str::trim);
+                if let Some(snippet) = snippet {
+                    let quoted = format!("`{snippet}`");
+                    if !snippet.is_empty()
+                        && snippet.len() <= 40
+                        && !snippet.contains('\n')
+                        && !message.contains(&quoted)
+                    {
+                        message = format!("{message} ({quoted})");
+                    }
+                }
+                self.errors.push(ConfigError {
+                    file: name.to_owned(),
+                    line,
+                    key: String::new(),
+                    message: format!("TOML syntax error at column {column}: {message}"),
+                });
+                self.incomplete = true;
+                return;
+            }
+        };
+        let file = self.files.len();
+        self.files.push(name.to_owned());
+        self.dirs.push(dir);
+        let mut walker = Walker {
+            file,
+            lines: &lines,
+            origins: &mut self.origins,
+        };
+        walker.merge_table(doc.as_table(), &mut self.root, &mut Vec::new());
+    }
+
+    /// Records a problem with a whole file or directory.
+    fn file_error(&mut self, path: &Path, message: String) {
+        let file = path.display().to_string();
+        self.seen.push(file.clone());
+        self.errors.push(ConfigError {
+            file,
+            line: 0,
+            key: String::new(),
+            message,
+        });
+    }
+
+    /// Where `path` (or its deepest ancestor that some file set) was set.
+    fn origin(&self, path: &[String]) -> Option<Origin> {
+        (0..=path.len())
+            .rev()
+            .find_map(|n| self.origins.get(&path[..n]).copied())
+    }
+
+    /// An error about the key at `path`, located at the file and line that set it.
+    fn error_at(&self, path: &[String], message: impl Into<String>) -> ConfigError {
+        let (file, line) = match self.origin(path) {
+            Some(o) => (self.files[o.file].clone(), o.line),
+            None => (NO_FILE.to_owned(), 0),
+        };
+        ConfigError {
+            file,
+            line,
+            key: path.join("."),
+            message: message.into(),
+        }
+    }
+
+    /// Like [`Merged::error_at`] for a dotted key written in the code.
+    fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        self.error_at(&split_key(key), message)
+    }
+
+    /// `file:line` of the value set at `key`, for messages that refer to a second key.
+    fn location(&self, key: &str) -> String {
+        match self.origins.get(&split_key(key)) {
+            Some(o) => format!("{}:{}", self.files[o.file], o.line),
+            None => NO_FILE.to_owned(),
+        }
+    }
+
+    /// Steps 4 to 6 of the pipeline; returns the config and the secret files read.
+    fn finish(mut self) -> Result<(Config, Vec<PathBuf>), ConfigErrors> {
+        let mut secret_files = Vec::new();
+        if let Some(mut config) = self.typed() {
+            self.resolve_secrets(&mut config, &mut secret_files);
+            self.validate(&config);
+            if self.errors.is_empty() {
+                return Ok((config, secret_files));
+            }
+        }
+        Err(self.into_errors())
+    }
+
+    /// Deserializes the tree into [`Config`], recording type errors and unknown keys.
+    /// Returns `None` only if some error could not be removed from the tree.
+    fn typed(&mut self) -> Option<Config> {
+        let mut tree = self.root.clone();
+        // Each round removes one value, so there are at most as many rounds as values.
+        for _ in 0..=self.origins.len() {
+            let mut unknown: Vec<KeyPath> = Vec::new();
+            let value = toml::Value::Table(tree.clone());
+            let mut on_ignored = |p: serde_ignored::Path<'_>| unknown.push(ignored_path(&p));
+            let ignored = serde_ignored::Deserializer::new(value, &mut on_ignored);
+            match serde_path_to_error::deserialize::<_, Config>(ignored) {
+                Ok(config) => {
+                    for path in unknown {
+                        let message = unknown_key_message(&path);
+                        self.errors.push(self.error_at(&path, message));
+                    }
+                    return Some(config);
+                }
+                Err(e) => {
+                    let path = error_path(e.path());
+                    let message = type_error_message(e.inner().message());
+                    self.errors.push(self.error_at(&path, message));
+                    // With the bad value gone its default applies, so the next round can find
+                    // errors further on.
+                    if !remove_path(&mut tree, &path) {
+                        return None;
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Reads `*_file` secrets into their values. Relative secret paths are relative to the
+    /// config file that names them, so a config directory can be moved as a whole.
+    fn resolve_secrets(&mut self, config: &mut Config, secret_files: &mut Vec<PathBuf>) {
+        let http = &mut config.http;
+        if let Some(path) = self.resolve_secret(
+            "http.api_key",
+            &mut http.api_key,
+            http.api_key_file.as_deref(),
+        ) {
+            secret_files.push(path.clone());
+            http.api_key_file = Some(path);
+        }
+    }
+
+    /// One secret: `value_key` holds it inline, `value_key` + `_file` names a file holding it.
+    /// Returns the resolved path of the file read.
+    fn resolve_secret(
+        &mut self,
+        value_key: &str,
+        value: &mut Option<String>,
+        file: Option<&Path>,
+    ) -> Option<PathBuf> {
+        let file_key = format!("{value_key}_file");
+        match (value.as_deref(), file) {
+            (Some(_), Some(_)) => {
+                let message = format!(
+                    "both `{value_key}` (at {}) and `{file_key}` are set; keep only \
+                     `{file_key}`, which keeps the secret out of the config",
+                    self.location(value_key)
+                );
+                self.errors.push(self.error(&file_key, message));
+                None
+            }
+            (Some(""), None) => {
+                let message = "is empty; an empty key would accept an empty bearer token";
+                self.errors.push(self.error(value_key, message));
+                None
+            }
+            (_, None) => None,
+            (None, Some(file)) => {
+                let path = match self.origin(&split_key(&file_key)) {
+                    Some(o) if file.is_relative() => self.dirs[o.file].join(file),
+                    _ => file.to_path_buf(),
+                };
+                let problem = match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        // Files written by `echo` or an editor end in a newline that is not
+                        // part of the key.
+                        let secret = text
+                            .strip_suffix('\n')
+                            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                            .unwrap_or(&text);
+                        if secret.is_empty() {
+                            Some("is empty".to_owned())
+                        } else {
+                            *value = Some(secret.to_owned());
+                            None
+                        }
+                    }
+                    Err(e) => Some(format!("cannot be read: {e}")),
+                };
+                match problem {
+                    Some(problem) => {
+                        let message = format!("secret file {} {problem}", path.display());
+                        self.errors.push(self.error(&file_key, message));
+                        None
+                    }
+                    None => Some(path),
+                }
+            }
+        }
+    }
+
+    /// Checks what the types cannot express.
+    fn validate(&mut self, config: &Config) {
+        if let Some(level) = &config.log_level {
+            if let Err(message) = check_log_level(level) {
+                self.errors.push(self.error("log_level", message));
+            }
+        }
+        self.validate_http(config);
+        self.validate_collectors(&config.collectors);
+    }
+
+    fn validate_http(&mut self, config: &Config) {
+        let http = &config.http;
+        match http.listen.parse::<SocketAddr>() {
+            Err(_) => {
+                let message = format!(
+                    "`{}` is not a socket address; write IP:PORT, e.g. \"127.0.0.1:9787\" or \
+                     \"[::1]:9787\"",
+                    http.listen
+                );
+                self.errors.push(self.error("http.listen", message));
+            }
+            Ok(addr) => {
+                let has_key = http.api_key.is_some() || http.api_key_file.is_some();
+                // With a file that failed to parse the key may well be set there; saying it is
+                // missing would send the operator after the wrong problem.
+                if !is_loopback(&addr)
+                    && !has_key
+                    && !http.allow_unauthenticated
+                    && !self.incomplete
+                {
+                    let message = format!(
+                        "listening on {addr}, which is reachable from other hosts, without an \
+                         API key; set `http.api_key_file` (a file holding the key), or listen \
+                         on 127.0.0.1, or set `http.allow_unauthenticated = true` if the \
+                         network is trusted"
+                    );
+                    self.errors.push(self.error("http.listen", message));
+                }
+            }
+        }
+        self.positive("http.request_timeout", http.request_timeout);
+        if http.max_body_bytes == 0 {
+            self.errors.push(self.error(
+                "http.max_body_bytes",
+                "must be greater than 0 (0 would reject every request with a body)",
+            ));
+        }
+        if http.max_concurrent_requests == 0 {
+            self.errors.push(self.error(
+                "http.max_concurrent_requests",
+                "must be greater than 0 (0 would never answer a request)",
+            ));
+        }
+    }
+
+    fn validate_collectors(&mut self, collectors: &CollectorsConfig) {
+        // Destructured without `..` on purpose: a new collector or setting does not compile
+        // until it is considered here.
+        let CollectorsConfig {
+            default_interval,
+            default_timeout,
+            cpu,
+            stat,
+            memory,
+            load,
+            pressure,
+            diskstats,
+            filesystem,
+            netdev,
+            filefd,
+            conntrack,
+            timex,
+            vmstat,
+            mdadm,
+            bonding,
+            time,
+            uname,
+        } = collectors;
+        let DiskstatsConfig {
+            enabled: _,
+            interval: diskstats_interval,
+            timeout: diskstats_timeout,
+            device_exclude: diskstats_exclude,
+            device_include: diskstats_include,
+        } = diskstats;
+        let FilesystemConfig {
+            enabled: _,
+            interval: filesystem_interval,
+            timeout: filesystem_timeout,
+            mount_points_exclude,
+            fs_types_exclude,
+            stat_timeout,
+        } = filesystem;
+        let NetdevConfig {
+            enabled: _,
+            interval: netdev_interval,
+            timeout: netdev_timeout,
+            device_exclude: netdev_exclude,
+            device_include: netdev_include,
+        } = netdev;
+        let VmstatConfig {
+            enabled: _,
+            interval: vmstat_interval,
+            timeout: vmstat_timeout,
+            fields,
+        } = vmstat;
+
+        self.interval("collectors.default_interval", *default_interval);
+        self.positive("collectors.default_timeout", *default_timeout);
+        self.positive("collectors.filesystem.stat_timeout", *stat_timeout);
+        let schedules = [
+            ("cpu", cpu.interval, cpu.timeout),
+            ("stat", stat.interval, stat.timeout),
+            ("memory", memory.interval, memory.timeout),
+            ("load", load.interval, load.timeout),
+            ("pressure", pressure.interval, pressure.timeout),
+            ("diskstats", *diskstats_interval, *diskstats_timeout),
+            ("filesystem", *filesystem_interval, *filesystem_timeout),
+            ("netdev", *netdev_interval, *netdev_timeout),
+            ("filefd", filefd.interval, filefd.timeout),
+            ("conntrack", conntrack.interval, conntrack.timeout),
+            ("timex", timex.interval, timex.timeout),
+            ("vmstat", *vmstat_interval, *vmstat_timeout),
+            ("mdadm", mdadm.interval, mdadm.timeout),
+            ("bonding", bonding.interval, bonding.timeout),
+            ("time", time.interval, time.timeout),
+            ("uname", uname.interval, uname.timeout),
+        ];
+        for (name, interval, timeout) in schedules {
+            // A timeout longer than the interval is fine: the scheduler caps it.
+            if let Some(interval) = interval {
+                self.interval(&format!("collectors.{name}.interval"), interval);
+            }
+            if let Some(timeout) = timeout {
+                self.positive(&format!("collectors.{name}.timeout"), timeout);
+            }
+        }
+
+        // The collectors compile these too, but only when they are built; checking here makes
+        // `automon validate` catch them without constructing anything.
+        let regexes = [
+            (
+                "collectors.diskstats.device_exclude",
+                Some(diskstats_exclude),
+            ),
+            (
+                "collectors.diskstats.device_include",
+                diskstats_include.as_ref(),
+            ),
+            (
+                "collectors.filesystem.mount_points_exclude",
+                Some(mount_points_exclude),
+            ),
+            (
+                "collectors.filesystem.fs_types_exclude",
+                Some(fs_types_exclude),
+            ),
+            ("collectors.netdev.device_exclude", Some(netdev_exclude)),
+            ("collectors.netdev.device_include", netdev_include.as_ref()),
+            ("collectors.vmstat.fields", Some(fields)),
+        ];
+        for (key, pattern) in regexes {
+            if let Some(pattern) = pattern {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    let message = format!("invalid regex {pattern:?}: {}", regex_reason(&e));
+                    self.errors.push(self.error(key, message));
+                }
+            }
+        }
+    }
+
+    fn positive(&mut self, key: &str, d: HumanDuration) {
+        if d.0.is_zero() {
+            self.errors.push(self.error(key, "must be greater than 0"));
+        }
+    }
+
+    fn interval(&mut self, key: &str, d: HumanDuration) {
+        if d.0 < MIN_INTERVAL {
+            let message = format!(
+                "{} is too short; the shortest interval is {}",
+                humantime::format_duration(d.0),
+                humantime::format_duration(MIN_INTERVAL)
+            );
+            self.errors.push(self.error(key, message));
+        }
+    }
+
+    /// The errors in file order, then line order; values no file set come last.
+    fn into_errors(self) -> ConfigErrors {
+        let Merged { seen, errors, .. } = self;
+        let rank = |e: &ConfigError| seen.iter().position(|f| *f == e.file).unwrap_or(usize::MAX);
+        let mut errors = errors;
+        // Stable, so errors on one line keep the order they were found in.
+        errors.sort_by_key(|e| (rank(e), e.line));
+        ConfigErrors(errors)
+    }
+}
+
+/// Converts `toml_edit` items into the merged `toml` tree, recording each key's origin.
+struct Walker<'a> {
+    file: usize,
+    lines: &'a LineIndex<'a>,
+    origins: &'a mut BTreeMap<KeyPath, Origin>,
+}
+
+impl Walker<'_> {
+    /// Merges `src` into `dst` (at `path`). Returns the first line of `src`'s contents, which
+    /// locates tables that have no header of their own (`[a.b]` creates `a` implicitly).
+    fn merge_table(
+        &mut self,
+        src: &dyn TableLike,
+        dst: &mut toml::Table,
+        path: &mut KeyPath,
+    ) -> Option<usize> {
+        let mut first_line: Option<usize> = None;
+        for (key, item) in src.iter() {
+            let key_line = src
+                .key(key)
+                .and_then(|k| k.span())
+                .or_else(|| item.span())
+                .map(|s| self.lines.line(s.start));
+            path.push(key.to_owned());
+            let line = if let Some(sub) = item.as_table_like() {
+                let entry = dst
+                    .entry(key.to_owned())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if !entry.is_table() {
+                    // A table replaces a non-table from an earlier file, and with it that
+                    // value's origins.
+                    *entry = toml::Value::Table(toml::Table::new());
+                    self.forget_below(path);
+                }
+                match entry {
+                    toml::Value::Table(table) => {
+                        let contents = self.merge_table(sub, table, path);
+                        key_line.or(contents)
+                    }
+                    _ => key_line,
+                }
+            } else {
+                // Anything else replaces what earlier files set, including a whole table.
+                self.forget_below(path);
+                if let Some(value) = self.convert_item(item, path) {
+                    dst.insert(key.to_owned(), value);
+                }
+                key_line
+            };
+            if let Some(line) = line {
+                self.origins.insert(
+                    path.clone(),
+                    Origin {
+                        file: self.file,
+                        line,
+                    },
+                );
+                first_line = Some(first_line.map_or(line, |f| f.min(line)));
+            }
+            path.pop();
+        }
+        first_line
+    }
+
+    /// Drops the origins of everything below `path`, whose values are about to be replaced.
+    fn forget_below(&mut self, path: &[String]) {
+        self.origins
+            .retain(|k, _| !(k.len() > path.len() && k.starts_with(path)));
+    }
+
+    fn record(&mut self, path: &[String], span: Option<Range<usize>>) {
+        if let Some(span) = span {
+            let line = self.lines.line(span.start);
+            self.origins.insert(
+                path.to_vec(),
+                Origin {
+                    file: self.file,
+                    line,
+                },
+            );
+        }
+    }
+
+    fn convert_item(&mut self, item: &toml_edit::Item, path: &mut KeyPath) -> Option<toml::Value> {
+        match item {
+            toml_edit::Item::None => None,
+            toml_edit::Item::Value(v) => Some(self.convert_value(v, path)),
+            toml_edit::Item::Table(t) => Some(self.convert_table(t, path)),
+            toml_edit::Item::ArrayOfTables(tables) => {
+                let mut out = Vec::new();
+                for (i, t) in tables.iter().enumerate() {
+                    path.push(i.to_string());
+                    self.record(path, t.span());
+                    out.push(self.convert_table(t, path));
+                    path.pop();
+                }
+                Some(toml::Value::Array(out))
+            }
+        }
+    }
+
+    fn convert_table(&mut self, table: &dyn TableLike, path: &mut KeyPath) -> toml::Value {
+        let mut out = toml::Table::new();
+        self.merge_table(table, &mut out, path);
+        toml::Value::Table(out)
+    }
+
+    fn convert_value(&mut self, value: &toml_edit::Value, path: &mut KeyPath) -> toml::Value {
+        use toml_edit::Value as V;
+        match value {
+            V::String(s) => toml::Value::String(s.value().clone()),
+            V::Integer(i) => toml::Value::Integer(*i.value()),
+            V::Float(f) => toml::Value::Float(*f.value()),
+            V::Boolean(b) => toml::Value::Boolean(*b.value()),
+            V::Datetime(d) => toml::Value::Datetime(*d.value()),
+            V::Array(items) => {
+                let mut out = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    self.record(path, v.span());
+                    out.push(self.convert_value(v, path));
+                    path.pop();
+                }
+                toml::Value::Array(out)
+            }
+            V::InlineTable(t) => self.convert_table(t, path),
+        }
+    }
+}
+
+/// Byte offset to line and column.
+struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset where each line starts.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    /// 1-based line of `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&s| s <= offset)
+    }
+
+    /// 1-based line and column (in characters) of `offset`.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let line = self.line(offset);
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let column = self
+            .text
+            .get(start..offset.min(self.text.len()))
+            .map_or(0, |s| s.chars().count());
+        (line, column + 1)
+    }
+}
+
+fn split_key(key: &str) -> KeyPath {
+    key.split('.').map(str::to_owned).collect()
+}
+
+fn ignored_path(path: &serde_ignored::Path<'_>) -> KeyPath {
+    let mut out = Vec::new();
+    let mut p = path;
+    loop {
+        match p {
+            serde_ignored::Path::Root => break,
+            serde_ignored::Path::Seq { parent, index } => {
+                out.push(index.to_string());
+                p = parent;
+            }
+            serde_ignored::Path::Map { parent, key } => {
+                out.push(key.clone());
+                p = parent;
+            }
+            serde_ignored::Path::Some { parent }
+            | serde_ignored::Path::NewtypeStruct { parent }
+            | serde_ignored::Path::NewtypeVariant { parent } => p = parent,
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn error_path(path: &serde_path_to_error::Path) -> KeyPath {
+    path.iter()
+        .filter_map(|segment| match segment {
+            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+            serde_path_to_error::Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Removes the value at `path`; if `path` leads into an array or does not exist below some
+/// table, removes the deepest value on the way that does exist. Returns false only if nothing
+/// could be removed.
+fn remove_path(table: &mut toml::Table, path: &[String]) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    if !rest.is_empty() {
+        if let Some(toml::Value::Table(sub)) = table.get_mut(first) {
+            if remove_path(sub, rest) {
+                return true;
+            }
+        }
+    }
+    table.remove(first).is_some()
+}
+
+/// serde's type error on one line, with Rust type names replaced by TOML words.
+fn type_error_message(message: &str) -> String {
+    let message = message.trim().replace('\n', "; ");
+    // "expected struct HttpConfig" means nothing to an operator; a struct is a TOML table.
+    match message.find("expected struct ") {
+        Some(at) => format!("{}expected a table", &message[..at]),
+        None => message,
+    }
+}
+
+fn unknown_key_message(path: &[String]) -> String {
+    let (key, parent) = match path.split_last() {
+        Some((key, parent)) => (key.as_str(), parent),
+        None => return "unknown key".to_owned(),
+    };
+    let Some(known) = known_fields(parent) else {
+        return "unknown key".to_owned();
+    };
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(key, k), *k))
+        .filter(|(d, k)| *d <= 2 && *d < key.len().max(k.len()))
+        .min_by_key(|(d, _)| *d);
+    match closest {
+        Some((_, k)) => format!("unknown key (did you mean `{k}`?)"),
+        None => format!("unknown key (expected one of: {})", known.join(", ")),
+    }
+}
+
+/// The keys the table at `path` accepts, asked from serde: the derived `Deserialize` of a
+/// struct passes its field names to `deserialize_struct`. [`Probe`] walks down to `path` and
+/// records them, so a new config field gets suggestions without touching this file. `None`
+/// if the value there is not a struct (a map of free-form keys, say).
+fn known_fields(path: &[String]) -> Option<&'static [&'static str]> {
+    let mut found = None;
+    // The probe always ends in an error: it is a question, not a deserialization.
+    let _ = Config::deserialize(Probe {
+        path,
+        found: &mut found,
+    });
+    found
+}
+
+/// A deserializer that answers "which fields does the struct at `path` have?".
+struct Probe<'a> {
+    path: &'a [String],
+    found: &'a mut Option<&'static [&'static str]>,
+}
+
+impl<'de> Deserializer<'de> for Probe<'_> {
+    type Error = ProbeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, Self::Error> {
+        Err(ProbeError::custom("not a struct"))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.path.split_first() {
+            None => {
+                *self.found = Some(fields);
+                Err(ProbeError::custom("found"))
+            }
+            Some((key, rest)) => visitor.visit_map(ProbeEntry {
+                key: Some(key),
+                value: Some(Probe {
+                    path: rest,
+                    found: self.found,
+                }),
+            }),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// A map with the single entry `key = <probe for the rest of the path>`.
+struct ProbeEntry<'a> {
+    key: Option<&'a String>,
+    value: Option<Probe<'a>>,
+}
+
+impl<'de> MapAccess<'de> for ProbeEntry<'_> {
+    type Error = ProbeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.key.take() {
+            Some(key) => seed.deserialize(key.as_str().into_deserializer()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.value.take() {
+            Some(probe) => seed.deserialize(probe),
+            None => Err(ProbeError::custom("value without key")),
+        }
+    }
+}
+
+/// Whether only this host can reach `addr`, counting IPv4-mapped IPv6 loopback.
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// Accepts a level name or a tracing filter directive. A single bare word is also a valid
+/// directive (it selects a *target* at every level), so a typo like `inf0` would be accepted
+/// silently; a single word must therefore be a level.
+fn check_log_level(level: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let word = level.trim();
+    let is_bare_word = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if is_bare_word && !LEVELS.contains(&word.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "unknown log level {word:?}; use one of {} or a filter such as \"info,automon=debug\"",
+            LEVELS.join(", ")
+        ));
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(level)
+        .map(drop)
+        .map_err(|e| format!("invalid log filter {level:?}: {e}"))
+}
+
+/// The one-line reason of a regex error (its display draws a multi-line caret diagram).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map_or_else(|| text.trim().replace('\n', "; "), str::to_owned)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
-//! Configuration: the typed settings, their embedded defaults, and (in [`load`]) reading TOML
-//! files with drop-ins into them with errors that name file, line and key.
+//! Configuration: the typed settings, their embedded defaults, and (in [`load`](mod@load))
+//! reading TOML files with drop-ins into them with errors that name file, line and key.
 //!
 //! The structs here are the *raw* shape of the TOML. They deliberately do not use
 //! `deny_unknown_fields`: the loader detects unknown keys itself so that it can report all of
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use load::{load, ConfigError, ConfigErrors, ConfigSource, LoadedConfig};
+pub use load::{load, parse_str, ConfigError, ConfigErrors, ConfigSource, LoadedConfig};
 
 /// Default listen address: loopback only, so nothing is exposed until an operator decides to.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9787";
@@ -25,10 +25,41 @@ pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(HumanDuration)
-            .map_err(serde::de::Error::custom)
+        d.deserialize_any(HumanDurationVisitor)
+    }
+}
+
+/// Accepts strings, and turns the common mistake `interval = 15` into an error that says what
+/// to write instead of serde's "invalid type: integer".
+struct HumanDurationVisitor;
+
+impl serde::de::Visitor<'_> for HumanDurationVisitor {
+    type Value = HumanDuration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a duration string such as \"15s\" or \"5m\"")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<HumanDuration, E> {
+        parse_duration(s).map(HumanDuration).map_err(E::custom)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!(
+            "duration {n} has no unit; write a string such as \"{n}s\" or \"{n}ms\""
+        )))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!(
+            "duration {n} has no unit; write a string such as \"{n}s\" or \"{n}ms\""
+        )))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<HumanDuration, E> {
+        Err(E::custom(format!(
+            "duration {n} has no unit; write a string such as \"{n}s\""
+        )))
     }
 }
 

@@ -1,0 +1,510 @@
+//! Tests of the config loader: file discovery, merge order, and that every error names the
+//! right file, line and key, all at once.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+/// Writes `text` to `dir/name`, creating parent directories.
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `ConfigSource::Default` semantics, rooted in a test directory.
+fn default_in(dir: &Path) -> ConfigSource {
+    ConfigSource::Custom {
+        main: dir.join("automon.toml"),
+        main_required: false,
+        dropin_dir: Some(dir.join("conf.d")),
+    }
+}
+
+fn errors_of<T: std::fmt::Debug>(result: Result<T, ConfigErrors>) -> Vec<ConfigError> {
+    match result {
+        Ok(v) => panic!("expected errors, got {v:?}"),
+        Err(e) => {
+            assert!(!e.0.is_empty(), "ConfigErrors must not be empty");
+            e.0
+        }
+    }
+}
+
+/// The single error of `result`, failing with the whole list otherwise.
+fn single_error<T: std::fmt::Debug>(result: Result<T, ConfigErrors>) -> ConfigError {
+    let errors = errors_of(result);
+    assert_eq!(errors.len(), 1, "{}", ConfigErrors(errors.clone()));
+    errors.into_iter().next().unwrap()
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    parse_str(text, "/etc/automon/automon.toml")
+}
+
+#[test]
+fn config_no_file_at_all_gives_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load(&default_in(dir.path())).unwrap();
+    assert_eq!(loaded.config, Config::default());
+    assert!(loaded.files.is_empty());
+    assert_eq!(
+        loaded.watch_dirs,
+        vec![dir.path().to_path_buf(), dir.path().join("conf.d")]
+    );
+}
+
+#[test]
+fn config_empty_document_gives_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+    assert_eq!(parse("# only a comment\n").unwrap(), Config::default());
+}
+
+#[test]
+fn config_explicit_missing_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let e = single_error(load(&ConfigSource::Explicit(path.clone())));
+    assert_eq!(e.file, path.display().to_string());
+    assert!(e.message.contains("cannot read config file"), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!("{}: ", path.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn config_explicit_path_reads_its_sibling_conf_d() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(dir.path(), "custom.toml", "log_level = \"info\"\n");
+    let dropin = write(dir.path(), "conf.d/10-a.toml", "log_level = \"debug\"\n");
+    let loaded = load(&ConfigSource::Explicit(main.clone())).unwrap();
+    assert_eq!(loaded.config.log_level.as_deref(), Some("debug"));
+    assert_eq!(loaded.files, vec![main, dropin]);
+}
+
+#[test]
+fn config_default_source_paths() {
+    let s = ConfigSource::Default;
+    assert_eq!(s.main_path(), PathBuf::from("/etc/automon/automon.toml"));
+    assert_eq!(s.dropin_dir(), Some(PathBuf::from("/etc/automon/conf.d")));
+}
+
+#[test]
+fn config_typo_reports_file_line_and_suggestion() {
+    let text = "log_level = \"info\"\n\n[collectors.cpu]\nenabled = true\nintervall = \"5s\"\n";
+    let e = single_error(parse(text));
+    assert_eq!(e.file, "/etc/automon/automon.toml");
+    assert_eq!(e.line, 5);
+    assert_eq!(e.key, "collectors.cpu.intervall");
+    assert_eq!(
+        e.to_string(),
+        "/etc/automon/automon.toml:5: collectors.cpu.intervall: unknown key (did you mean `interval`?)"
+    );
+}
+
+#[test]
+fn config_unknown_section_suggests_or_lists_keys() {
+    let e = single_error(parse("[htpp]\nlisten = \"127.0.0.1:1\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (1, "htpp"));
+    assert!(e.message.contains("did you mean `http`?"), "{e}");
+
+    let e = single_error(parse("[http]\nfrobnicate = 1\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "http.frobnicate"));
+    assert!(e.message.contains("expected one of:"), "{e}");
+    assert!(e.message.contains("api_key_file"), "{e}");
+
+    // A misspelled collector name is found in `[collectors.X]` headers too.
+    let e = single_error(parse("[collectors.cpux]\nenabled = false\n"));
+    assert_eq!((e.line, e.key.as_str()), (1, "collectors.cpux"));
+    assert!(e.message.contains("did you mean `cpu`?"), "{e}");
+}
+
+#[test]
+fn config_all_errors_reported_at_once() {
+    let text = "\
+[http]
+listen = \"127.0.0.1:9787\"
+api_kye = \"x\"
+
+[collectors]
+default_interval = \"15s\"
+
+[collectors.cpu]
+enabled = \"yes\"
+
+[collectors.memory]
+timeot = \"3s\"
+";
+    let errors = errors_of(parse(text));
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "http.api_kye"),
+            (9, "collectors.cpu.enabled"),
+            (12, "collectors.memory.timeot"),
+        ],
+        "{}",
+        ConfigErrors(errors.clone())
+    );
+    assert!(errors[0].message.contains("did you mean `api_key`?"));
+    assert!(
+        errors[1].message.contains("expected a boolean"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[2].message.contains("did you mean `timeout`?"));
+}
+
+#[test]
+fn config_two_type_errors_in_one_table_are_both_reported() {
+    let text = "[http]\nmax_body_bytes = \"big\"\nmax_concurrent_requests = -1\n";
+    let errors = errors_of(parse(text));
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "http.max_body_bytes"),
+            (3, "http.max_concurrent_requests")
+        ]
+    );
+}
+
+#[test]
+fn config_dropins_override_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "automon.toml",
+        "log_level = \"info\"\n[collectors.cpu]\ninterval = \"30s\"\n",
+    );
+    // Written out of order on purpose: the order is the names', not the directory's.
+    let b = write(dir.path(), "conf.d/20-b.toml", "log_level = \"warn\"\n");
+    let a = write(
+        dir.path(),
+        "conf.d/10-a.toml",
+        "log_level = \"debug\"\n[collectors.cpu]\ntimeout = \"2s\"\n",
+    );
+    write(dir.path(), "conf.d/notes.txt", "not toml = at all [");
+    write(dir.path(), "conf.d/.#30-c.toml", "broken = ");
+    let loaded = load(&default_in(dir.path())).unwrap();
+    assert_eq!(loaded.files, vec![main, a, b]);
+    assert_eq!(loaded.config.log_level.as_deref(), Some("warn"));
+    // Tables merge: the drop-in adds `timeout` without dropping the main file's `interval`.
+    let cpu = &loaded.config.collectors.cpu;
+    assert_eq!(cpu.interval, Some(HumanDuration(Duration::from_secs(30))));
+    assert_eq!(cpu.timeout, Some(HumanDuration(Duration::from_secs(2))));
+}
+
+#[test]
+fn config_dropins_apply_without_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "conf.d/10-a.toml", "log_level = \"debug\"\n");
+    let loaded = load(&default_in(dir.path())).unwrap();
+    assert_eq!(loaded.config.log_level.as_deref(), Some("debug"));
+}
+
+#[test]
+fn config_error_in_dropin_names_the_dropin_and_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "automon.toml",
+        "[http]\nlisten = \"127.0.0.1:1\"\n",
+    );
+    let dropin = write(
+        dir.path(),
+        "conf.d/10-a.toml",
+        "# override\n\n[http]\nlisten = 5\n\n[paths]\nprocf = \"/host/proc\"\n",
+    );
+    let errors = errors_of(load(&default_in(dir.path())));
+    let d = dropin.display().to_string();
+    let got: Vec<(&str, usize, &str)> = errors
+        .iter()
+        .map(|e| (e.file.as_str(), e.line, e.key.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (d.as_str(), 4, "http.listen"),
+            (d.as_str(), 7, "paths.procf")
+        ]
+    );
+    assert!(!errors.iter().any(|e| e.file == main.display().to_string()));
+}
+
+#[test]
+fn config_later_file_replaces_origin_of_overridden_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "automon.toml",
+        "\n\n[http]\nlisten = \"127.0.0.1:1\"\n",
+    );
+    let dropin = write(
+        dir.path(),
+        "conf.d/10-a.toml",
+        "[http]\nlisten = \"not an address\"\n",
+    );
+    let e = single_error(load(&default_in(dir.path())));
+    assert_eq!(
+        (e.file.as_str(), e.line, e.key.as_str()),
+        (dropin.display().to_string().as_str(), 2, "http.listen")
+    );
+}
+
+#[test]
+fn config_duration_errors_name_key_and_line() {
+    let text = "[collectors]\ndefault_interval = \"15\"\n\n[collectors.cpu]\ntimeout = \"abc\"\n";
+    let errors = errors_of(parse(text));
+    assert_eq!(errors.len(), 2, "{}", ConfigErrors(errors.clone()));
+    assert_eq!(
+        (errors[0].line, errors[0].key.as_str()),
+        (2, "collectors.default_interval")
+    );
+    assert!(errors[0].message.contains("no unit"), "{}", errors[0]);
+    assert!(errors[0].message.contains("\"15s\""), "{}", errors[0]);
+    assert_eq!(
+        (errors[1].line, errors[1].key.as_str()),
+        (5, "collectors.cpu.timeout")
+    );
+    assert!(
+        errors[1].message.contains("invalid duration"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn config_durations_parse() {
+    let c = parse("[http]\nrequest_timeout = \"1m30s\"\n[collectors.load]\ninterval = \"500ms\"\n")
+        .unwrap();
+    assert_eq!(c.http.request_timeout.0, Duration::from_secs(90));
+    assert_eq!(
+        c.collectors.load.interval,
+        Some(HumanDuration(Duration::from_millis(500)))
+    );
+}
+
+#[test]
+fn config_duration_limits() {
+    let text = "[collectors]\ndefault_timeout = \"0s\"\n[collectors.cpu]\ninterval = \"50ms\"\n\
+                timeout = \"1h\"\n";
+    let errors = errors_of(parse(text));
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.key.as_str())).collect();
+    // `timeout` longer than the interval is fine: the scheduler caps it.
+    assert_eq!(
+        got,
+        vec![
+            (2, "collectors.default_timeout"),
+            (4, "collectors.cpu.interval")
+        ]
+    );
+    assert!(errors[1].message.contains("100ms"), "{}", errors[1]);
+}
+
+#[test]
+fn config_api_key_file_is_read_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "api.key", "s3cret\n\n");
+    let main = write(
+        dir.path(),
+        "automon.toml",
+        &format!("[http]\napi_key_file = {:?}\n", key.display().to_string()),
+    );
+    let loaded = load(&ConfigSource::Explicit(main)).unwrap();
+    // Exactly one trailing newline is not part of the key.
+    assert_eq!(loaded.config.http.api_key.as_deref(), Some("s3cret\n"));
+    assert_eq!(loaded.secret_files, vec![key]);
+}
+
+#[test]
+fn config_relative_api_key_file_is_relative_to_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "conf.d/api.key", "k\r\n");
+    write(
+        dir.path(),
+        "conf.d/10-key.toml",
+        "[http]\napi_key_file = \"api.key\"\n",
+    );
+    let loaded = load(&default_in(dir.path())).unwrap();
+    assert_eq!(loaded.config.http.api_key.as_deref(), Some("k"));
+    assert_eq!(loaded.config.http.api_key_file, Some(key));
+}
+
+#[test]
+fn config_missing_secret_file_names_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.key");
+    let text = format!(
+        "[http]\nlisten = \"0.0.0.0:9787\"\napi_key_file = {:?}\n",
+        missing.display().to_string()
+    );
+    let e = single_error(parse_str(&text, "/etc/automon/automon.toml"));
+    assert_eq!((e.line, e.key.as_str()), (3, "http.api_key_file"));
+    assert!(e.message.contains(&missing.display().to_string()), "{e}");
+    assert!(e.message.contains("cannot be read"), "{e}");
+}
+
+#[test]
+fn config_empty_secret_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = write(dir.path(), "api.key", "\n");
+    let text = format!("[http]\napi_key_file = {:?}\n", key.display().to_string());
+    let e = single_error(parse(&text));
+    assert_eq!((e.line, e.key.as_str()), (2, "http.api_key_file"));
+    assert!(e.message.contains("is empty"), "{e}");
+}
+
+#[test]
+fn config_api_key_and_api_key_file_together_is_an_error() {
+    let text = "[http]\napi_key = \"inline\"\napi_key_file = \"/run/secrets/key\"\n";
+    let e = single_error(parse(text));
+    assert_eq!((e.line, e.key.as_str()), (3, "http.api_key_file"));
+    assert!(
+        e.message.contains("/etc/automon/automon.toml:2"),
+        "names where the other one is set: {e}"
+    );
+}
+
+#[test]
+fn config_non_loopback_listen_needs_a_key() {
+    let e = single_error(parse("[http]\nlisten = \"0.0.0.0:9787\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "http.listen"));
+    assert!(e.message.contains("api_key_file"), "{e}");
+    assert!(e.message.contains("127.0.0.1"), "{e}");
+    assert!(e.message.contains("allow_unauthenticated = true"), "{e}");
+
+    let ok = parse("[http]\nlisten = \"0.0.0.0:9787\"\nallow_unauthenticated = true\n").unwrap();
+    assert!(ok.http.allow_unauthenticated);
+    parse("[http]\nlisten = \"0.0.0.0:9787\"\napi_key = \"k\"\n").unwrap();
+    parse("[http]\nlisten = \"[::1]:9787\"\n").unwrap();
+    parse("[http]\nlisten = \"127.0.0.2:9787\"\n").unwrap();
+    parse("[http]\nlisten = \"[::ffff:127.0.0.1]:9787\"\n").unwrap();
+    single_error(parse("[http]\nlisten = \"[::]:9787\"\n"));
+}
+
+#[test]
+fn config_listen_must_be_a_socket_address() {
+    let e = single_error(parse("[http]\nlisten = \"localhost\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "http.listen"));
+    assert!(e.message.contains("IP:PORT"), "{e}");
+}
+
+#[test]
+fn config_invalid_regex_names_key_and_line() {
+    let text = "[collectors.filesystem]\nenabled = true\nmount_points_exclude = \"^/(proc\"\n";
+    let e = single_error(parse(text));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (3, "collectors.filesystem.mount_points_exclude")
+    );
+    assert!(e.message.starts_with("invalid regex"), "{e}");
+    assert!(!e.message.contains('\n'), "one line per error: {e:?}");
+}
+
+#[test]
+fn config_log_level() {
+    parse("log_level = \"debug\"\n").unwrap();
+    parse("log_level = \"info,automon=trace\"\n").unwrap();
+    let e = single_error(parse("\nlog_level = \"verbose\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "log_level"));
+    assert!(e.message.contains("unknown log level"), "{e}");
+    let e = single_error(parse("log_level = \"automon=loud\"\n"));
+    assert_eq!(e.key, "log_level");
+}
+
+#[test]
+fn config_syntax_error_reports_line_and_column() {
+    let e = single_error(parse(
+        "[http]\nlisten = \"127.0.0.1:1\"\napi_key = = \"x\"\n",
+    ));
+    assert_eq!(e.line, 3);
+    assert!(e.message.starts_with("TOML syntax error at column"), "{e}");
+    assert!(!e.message.contains('\n'), "{e:?}");
+}
+
+#[test]
+fn config_syntax_error_does_not_hide_other_files_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(dir.path(), "automon.toml", "[http\n");
+    let dropin = write(dir.path(), "conf.d/10-a.toml", "\nlog_levle = \"info\"\n");
+    let errors = errors_of(load(&default_in(dir.path())));
+    let got: Vec<(String, usize)> = errors.iter().map(|e| (e.file.clone(), e.line)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (main.display().to_string(), 1),
+            (dropin.display().to_string(), 2)
+        ]
+    );
+    assert!(errors[1].message.contains("did you mean `log_level`?"));
+}
+
+#[test]
+fn config_dotted_and_inline_tables_are_located() {
+    let text = "collectors.cpu.enabled = false\nhttp = { listen = \"127.0.0.1:1\", bogus = 1 }\n";
+    let e = single_error(parse(text));
+    assert_eq!((e.line, e.key.as_str()), (2, "http.bogus"));
+}
+
+#[test]
+fn config_errors_display_one_per_line() {
+    let errors = errors_of(parse("a = 1\nb = 2\n"));
+    let shown = ConfigErrors(errors).to_string();
+    assert_eq!(
+        shown.lines().collect::<Vec<_>>(),
+        vec![
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors)",
+        ]
+    );
+}
+
+#[test]
+fn config_known_fields_are_learned_from_serde() {
+    assert_eq!(
+        known_fields(&[]),
+        Some(&["log_level", "data_dir", "http", "paths", "collectors"][..])
+    );
+    let cpu = known_fields(&split_key("collectors.cpu")).unwrap();
+    assert_eq!(cpu, &["enabled", "interval", "timeout"][..]);
+    assert!(known_fields(&split_key("http.listen")).is_none());
+    assert!(known_fields(&split_key("nope")).is_none());
+}
+
+#[test]
+fn config_line_index() {
+    let idx = LineIndex::new("ab\nc\n\nd");
+    assert_eq!(idx.line_col(0), (1, 1));
+    assert_eq!(idx.line_col(1), (1, 2));
+    assert_eq!(idx.line_col(3), (2, 1));
+    assert_eq!(idx.line_col(5), (3, 1));
+    assert_eq!(idx.line_col(6), (4, 1));
+}
+
+#[test]
+fn config_bare_number_duration_says_what_to_write() {
+    let e = single_error(parse("[collectors.cpu]\ninterval = 15\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "collectors.cpu.interval"));
+    assert!(e.message.contains("\"15s\""), "{e}");
+}
+
+#[test]
+fn config_duplicate_key_names_the_key() {
+    let e = single_error(parse("[http]\nlisten = \"127.0.0.1:1\"\nlisten = \"x\"\n"));
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("duplicate key (`listen`)"), "{e}");
+}
+
+#[test]
+fn config_table_given_a_scalar_is_a_type_error() {
+    let e = single_error(parse("http = 5\n"));
+    assert_eq!((e.line, e.key.as_str()), (1, "http"));
+    assert!(e.message.ends_with("expected a table"), "{e}");
+}
