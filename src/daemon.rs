@@ -166,35 +166,26 @@ impl CollectorSet {
     }
 }
 
-/// Watches the config files and their drop-in directories; each change sends one message.
-fn watch_config(
-    files: &[PathBuf],
-    source: &ConfigSource,
-) -> Option<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
+/// Watches the config directories (main file's and drop-ins') and secret files; each
+/// relevant change sends one message.
+fn watch_config(loaded: &LoadedConfig) -> Option<(notify::RecommendedWatcher, mpsc::Receiver<()>)> {
     use notify::Watcher;
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    let main = match source {
-        ConfigSource::Default => PathBuf::from(config::DEFAULT_CONFIG_PATH),
-        ConfigSource::Explicit(p) => p.clone(),
-    };
-    if let Some(parent) = main.parent() {
-        dirs.push(parent.to_path_buf());
-        dirs.push(parent.join("conf.d"));
-    }
-    for f in files {
+    let mut dirs: Vec<PathBuf> = loaded.watch_dirs.clone();
+    for f in loaded.files.iter().chain(&loaded.secret_files) {
         if let Some(p) = f.parent() {
             dirs.push(p.to_path_buf());
         }
     }
     dirs.sort();
     dirs.dedup();
+    let secrets = loaded.secret_files.clone();
     let (tx, rx) = mpsc::channel(16);
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
             let relevant = ev
                 .paths
                 .iter()
-                .any(|p| p.extension().is_some_and(|e| e == "toml"));
+                .any(|p| p.extension().is_some_and(|e| e == "toml") || secrets.contains(p));
             if relevant && !matches!(ev.kind, notify::EventKind::Access(_)) {
                 let _ = tx.try_send(());
             }
@@ -204,11 +195,7 @@ fn watch_config(
     .ok()?;
     let mut watching = 0;
     for d in &dirs {
-        if d.is_dir()
-            && watcher
-                .watch(d, notify::RecursiveMode::NonRecursive)
-                .is_ok()
-        {
+        if d.is_dir() && watcher.watch(d, notify::RecursiveMode::NonRecursive).is_ok() {
             watching += 1;
         }
     }
@@ -339,7 +326,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         }
     });
 
-    let mut watcher = watch_config(&loaded.files, &source);
+    let mut watcher = watch_config(&loaded);
     let mut running_cfg = cfg;
     loop {
         let reload_reason = tokio::select! {
@@ -356,7 +343,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         systemd::reloading();
         match reload(&source, &running_cfg) {
             Ok((new_loaded, specs)) => {
-                let new_cfg = new_loaded.config;
+                let new_cfg = new_loaded.config.clone();
                 if new_cfg.http.listen != running_cfg.http.listen {
                     tracing::warn!(
                         "http.listen changed to {}; this takes effect after a restart",
@@ -378,7 +365,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
                     collectors.names.len()
                 );
                 running_cfg = new_cfg;
-                watcher = watch_config(&new_loaded.files, &source).or(watcher);
+                watcher = watch_config(&new_loaded).or(watcher);
                 systemd::reloaded(&format!("serving on {bound}; reloaded"));
             }
             Err(e) => {

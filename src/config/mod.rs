@@ -98,7 +98,7 @@ pub struct Config {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct HttpConfig {
     /// Socket address to listen on.
@@ -115,6 +115,21 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Requests handled at the same time; more wait.
     pub max_concurrent_requests: usize,
+}
+
+/// Redacts the API key so that debug output and logs never carry the secret.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("listen", &self.listen)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("api_key_file", &self.api_key_file)
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .finish()
+    }
 }
 
 impl Default for HttpConfig {
