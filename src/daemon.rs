@@ -195,7 +195,11 @@ fn watch_config(loaded: &LoadedConfig) -> Option<(notify::RecommendedWatcher, mp
     .ok()?;
     let mut watching = 0;
     for d in &dirs {
-        if d.is_dir() && watcher.watch(d, notify::RecursiveMode::NonRecursive).is_ok() {
+        if d.is_dir()
+            && watcher
+                .watch(d, notify::RecursiveMode::NonRecursive)
+                .is_ok()
+        {
             watching += 1;
         }
     }

@@ -1,6 +1,8 @@
 //! Log setup: journald when systemd connected stderr to the journal, human-readable stderr
 //! otherwise; level from `AUTOMON_LOG`, else the config, else `info`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -40,6 +42,8 @@ pub fn init(config_level: Option<&str>) {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colour codes only for a person at a terminal, never into files or pipes.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false)
                 .with_filter(filter),
         )

@@ -48,13 +48,23 @@ pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
-/// The watchdog interval systemd expects pings within, if the watchdog is enabled for us.
+/// The watchdog interval systemd expects pings within, if the watchdog is enabled for us:
+/// `WATCHDOG_USEC` set, and `WATCHDOG_PID` either unset or our pid (as `sd_watchdog_enabled(3)`
+/// defines it; the sd-notify crate insists on `WATCHDOG_PID`, which is stricter than systemd).
 pub fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0u64;
-    if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
-        Some(Duration::from_micros(usec))
-    } else {
-        None
+    parse_watchdog(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+fn parse_watchdog(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    match pid {
+        None => Some(Duration::from_micros(usec)),
+        Some(p) if p.trim().parse::<u32>().ok() == Some(me) => Some(Duration::from_micros(usec)),
+        Some(_) => None,
     }
 }
 
@@ -79,4 +89,20 @@ pub fn stderr_is_journal() -> bool {
 /// Whether the system was booted with systemd (for `doctor`).
 pub fn booted() -> bool {
     sd_notify::booted().unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watchdog_env() {
+        let us = Some(Duration::from_secs(1));
+        assert_eq!(parse_watchdog(Some("1000000"), None, 7), us);
+        assert_eq!(parse_watchdog(Some("1000000"), Some("7"), 7), us);
+        assert_eq!(parse_watchdog(Some("1000000"), Some("8"), 7), None);
+        assert_eq!(parse_watchdog(Some("0"), None, 7), None);
+        assert_eq!(parse_watchdog(Some("x"), None, 7), None);
+        assert_eq!(parse_watchdog(None, Some("7"), 7), None);
+    }
 }

@@ -60,16 +60,14 @@ fn metrics_contain_host_families_and_pass_promtool() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    // Exit 3 means lint warnings: for our own output that is a failure too.
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed ({:?}):\n{}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_promtool_clean(&out);
 }
 
 #[test]
@@ -82,7 +80,9 @@ fn metrics_are_gzipped_when_asked() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(
-        resp.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
+        resp.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
         Some("gzip")
     );
     let bytes = resp.bytes().unwrap();
@@ -95,9 +95,7 @@ fn metrics_are_gzipped_when_asked() {
 }
 
 fn empty_proc_config(procfs: &std::path::Path) -> String {
-    format!(
-        "[paths]\nprocfs = {procfs:?}\n\n[collectors]\ndefault_interval = \"1s\"\n",
-    )
+    format!("[paths]\nprocfs = {procfs:?}\n\n[collectors]\ndefault_interval = \"1s\"\n",)
 }
 
 #[test]
@@ -147,7 +145,11 @@ fn health_reports_a_collector_that_exceeds_its_deadline() {
                 .as_str()
                 .is_some_and(|e| e.contains("deadline") || e.contains("still running"))
     });
-    assert!(ok, "load collector not reported as timed out: {}", d.health().1);
+    assert!(
+        ok,
+        "load collector not reported as timed out: {}",
+        d.health().1
+    );
     // Others keep working meanwhile, and scrapes answer promptly.
     let t = Instant::now();
     let body = d.metrics();
@@ -168,7 +170,8 @@ fn systemd_notify_ready_status_and_watchdog() {
     let dir = tempfile::tempdir().unwrap();
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let d = start_with_env(
         "",
         &[
@@ -199,7 +202,11 @@ fn systemd_notify_ready_status_and_watchdog() {
 #[test]
 fn sighup_with_broken_config_keeps_old_config_and_process() {
     let mut d = start("[collectors.load]\nenabled = true\n");
-    std::fs::write(&d.config_path, "[collectors.load]\nenabled = \"maybe\"\nbogus_key = 1\n").unwrap();
+    std::fs::write(
+        &d.config_path,
+        "[collectors.load]\nenabled = \"maybe\"\nbogus_key = 1\n",
+    )
+    .unwrap();
     d.signal(Signal::SIGHUP);
     let rejected = d.eventually(Duration::from_secs(5), || {
         sample_value(&d.metrics(), "automon_config_last_reload_successful") == Some(0.0)
@@ -237,7 +244,9 @@ fn config_file_change_triggers_reload() {
         format!("data_dir = {data_dir:?}\n[http]\nlisten = \"127.0.0.1:0\"\n[collectors.uname]\nenabled = false\n"),
     )
     .unwrap();
-    let applied = d.eventually(Duration::from_secs(10), || !d.metrics().contains("node_uname_info"));
+    let applied = d.eventually(Duration::from_secs(10), || {
+        !d.metrics().contains("node_uname_info")
+    });
     assert!(applied, "config change not picked up");
 }
 
@@ -313,7 +322,11 @@ fn validate_reports_file_and_line_of_a_typo() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -325,7 +338,10 @@ fn validate_has_no_side_effects() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std::fs::write(
         &cfg,
-        format!("data_dir = {data:?}\n[http]\nlisten = \"{}\"\n", l.local_addr().unwrap()),
+        format!(
+            "data_dir = {data:?}\n[http]\nlisten = \"{}\"\n",
+            l.local_addr().unwrap()
+        ),
     )
     .unwrap();
     let out = std::process::Command::new(bin())
@@ -333,15 +349,25 @@ fn validate_has_no_side_effects() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!data.exists());
 }
 
 #[test]
 fn version_and_help() {
-    let out = std::process::Command::new(bin()).arg("version").output().unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("version")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("automon "));
-    let out = std::process::Command::new(bin()).arg("--help").output().unwrap();
+    let out = std::process::Command::new(bin())
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for sub in ["run", "validate", "doctor", "version"] {
         assert!(help.contains(sub), "{help}");
@@ -354,7 +380,10 @@ fn doctor_prints_a_table() {
     let cfg = dir.path().join("automon.toml");
     std::fs::write(
         &cfg,
-        format!("data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n", dir.path().join("data")),
+        format!(
+            "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n",
+            dir.path().join("data")
+        ),
     )
     .unwrap();
     let out = std::process::Command::new(bin())

@@ -68,10 +68,5 @@ fn golden_output_passes_promtool() {
         .stdin(std::fs::File::open(golden_path).unwrap())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_promtool_clean(&out);
 }

@@ -87,7 +87,10 @@ pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> Daemon {
         Ok(a) => a,
         Err(_) => {
             let _ = child.kill();
-            panic!("automon did not report its listen address; log: {:?}", log.lock().unwrap());
+            panic!(
+                "automon did not report its listen address; log: {:?}",
+                log.lock().unwrap()
+            );
         }
     };
     let d = Daemon {
@@ -220,4 +223,28 @@ pub fn sample_value(metrics: &str, prefix: &str) -> Option<f64> {
 /// Path of the repository's fixture tree.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `promtool check metrics` must pass: exit 0, or exit 3 (lint warnings) only for the
+/// camelCase `node_memory_*` names that node_exporter itself exports (they mirror
+/// /proc/meminfo's field names; renaming them would break every node_exporter dashboard).
+/// Any other lint warning on our output is a failure.
+pub fn assert_promtool_clean(out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    let unexpected: Vec<&str> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            !(l.starts_with("node_memory_")
+                && l.ends_with("metric names should be written in 'snake_case' not 'camelCase'"))
+        })
+        .collect();
+    assert!(
+        (code == Some(0) || code == Some(3)) && unexpected.is_empty(),
+        "promtool check metrics failed ({code:?}):\n{}",
+        unexpected.join("\n")
+    );
 }
