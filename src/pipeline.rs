@@ -109,7 +109,7 @@ impl Progress {
 }
 
 /// Shared handles the ingest task updates.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Shared {
     /// Latest values.
     pub cache: Arc<Cache>,
@@ -137,7 +137,8 @@ pub async fn ingest(mut rx: mpsc::Receiver<Message>, shared: Shared, mut sink: B
     }
 }
 
-fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
+/// Applies one report: health, self-metrics, cache, then the sink. Public for benchmarks.
+pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
     shared.health.record(&report);
     shared
         .metrics
