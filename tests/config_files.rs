@@ -1,0 +1,78 @@
+//! Every configuration file shipped in the repository passes `automon validate`: the default
+//! config installed to /etc and every example under `config/`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+fn validate(path: &Path) {
+    let out = std::process::Command::new(common::bin())
+        .args(["validate", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not validate:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_default_config_validates() {
+    validate(&repo().join("rootfs/etc/automon/automon.toml"));
+}
+
+#[test]
+fn shipped_default_config_equals_embedded_defaults() {
+    // The shipped file only documents defaults; loading it must give exactly Config::default(),
+    // so installing the package changes nothing compared with running without a file.
+    let text = std::fs::read_to_string(repo().join("rootfs/etc/automon/automon.toml")).unwrap();
+    let cfg = automon::config::parse_str(&text, "automon.toml").unwrap();
+    assert_eq!(cfg, automon::config::Config::default());
+}
+
+#[test]
+fn example_configs_validate() {
+    let dir = repo().join("config");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            validate(&p);
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no example configs in {}", dir.display());
+}
+
+#[test]
+fn prometheus_scrape_example_passes_promtool() {
+    let Some(promtool) = common::require_tool("promtool") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("automon_api_key");
+    std::fs::write(&key, "k\n").unwrap();
+    let text = std::fs::read_to_string(repo().join("config/prometheus-scrape.yml"))
+        .unwrap()
+        .replace("/etc/prometheus/automon_api_key", key.to_str().unwrap());
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = std::process::Command::new(promtool)
+        .args(["check", "config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
