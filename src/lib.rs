@@ -13,4 +13,5 @@ pub mod logging;
 pub mod model;
 pub mod pipeline;
 pub mod selfmetrics;
+pub mod store;
 pub mod systemd;
