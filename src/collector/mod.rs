@@ -4,6 +4,7 @@
 
 pub mod scheduler;
 
+pub mod arp;
 pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
@@ -14,7 +15,11 @@ pub mod load;
 pub mod mdadm;
 pub mod memory;
 pub mod netdev;
+pub mod netstat;
+pub mod os;
 pub mod pressure;
+pub mod sockstat;
+pub mod softnet;
 pub mod stat;
 pub mod time;
 pub mod timex;
@@ -139,6 +144,19 @@ pub fn read_to_string(path: &Path) -> Result<String, CollectorError> {
     })
 }
 
+/// Reads a file that may legitimately be absent (`/proc/net/snmp6` without IPv6, say):
+/// `Ok(None)` if it does not exist, any other error as [`CollectorError::Io`].
+pub fn read_optional(path: &Path) -> Result<Option<String>, CollectorError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CollectorError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// A parse error for `path`.
 pub fn parse_error(path: &Path, message: impl Into<String>) -> CollectorError {
     CollectorError::Parse {
@@ -183,6 +201,10 @@ pub const HOST_COLLECTORS: &[&str] = &[
     "diskstats",
     "filesystem",
     "netdev",
+    "netstat",
+    "sockstat",
+    "softnet",
+    "arp",
     "filefd",
     "conntrack",
     "timex",
@@ -190,6 +212,7 @@ pub const HOST_COLLECTORS: &[&str] = &[
     "mdadm",
     "bonding",
     "time",
+    "os",
     "uname",
 ];
 
@@ -320,6 +343,36 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
     }
     {
         let p = paths.clone();
+        let n = c.netstat.clone();
+        specs.push(spec(
+            cfg,
+            "netstat",
+            n.enabled,
+            n.interval,
+            n.timeout,
+            move || netstat::NetstatCollector::new(p.clone(), &n),
+        ));
+    }
+    {
+        let p = paths.clone();
+        specs.push(basic(cfg, "sockstat", &c.sockstat, move || {
+            Ok(sockstat::SockstatCollector::new(p.clone()))
+        }));
+    }
+    {
+        let p = paths.clone();
+        specs.push(basic(cfg, "softnet", &c.softnet, move || {
+            Ok(softnet::SoftnetCollector::new(p.clone()))
+        }));
+    }
+    {
+        let p = paths.clone();
+        specs.push(basic(cfg, "arp", &c.arp, move || {
+            Ok(arp::ArpCollector::new(p.clone()))
+        }));
+    }
+    {
+        let p = paths.clone();
         specs.push(basic(cfg, "filefd", &c.filefd, move || {
             Ok(filefd::FilefdCollector::new(p.clone()))
         }));
@@ -360,6 +413,12 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
     specs.push(basic(cfg, "time", &c.time, || {
         Ok(time::TimeCollector::new())
     }));
+    {
+        let p = paths.clone();
+        specs.push(basic(cfg, "os", &c.os, move || {
+            Ok(os::OsCollector::new(p.clone()))
+        }));
+    }
     {
         let p = paths.clone();
         specs.push(basic(cfg, "uname", &c.uname, move || {

@@ -39,6 +39,8 @@ use super::{
     CollectorsConfig, Config, DiskstatsConfig, FilesystemConfig, HumanDuration, NetdevConfig,
     VmstatConfig, DEFAULT_CONFIG_PATH,
 };
+// Separate from the list above so that concurrent additions to that list merge cleanly.
+use super::NetstatConfig;
 
 /// Name of the drop-in directory next to the main file.
 pub const DROPIN_DIR_NAME: &str = "conf.d";
@@ -559,6 +561,10 @@ impl Merged {
             diskstats,
             filesystem,
             netdev,
+            netstat,
+            sockstat,
+            softnet,
+            arp,
             filefd,
             conntrack,
             timex,
@@ -566,6 +572,7 @@ impl Merged {
             mdadm,
             bonding,
             time,
+            os,
             uname,
         } = collectors;
         let DiskstatsConfig {
@@ -596,6 +603,12 @@ impl Merged {
             timeout: vmstat_timeout,
             fields,
         } = vmstat;
+        let NetstatConfig {
+            enabled: _,
+            interval: netstat_interval,
+            timeout: netstat_timeout,
+            fields: netstat_fields,
+        } = netstat;
 
         self.interval("collectors.default_interval", *default_interval);
         self.positive("collectors.default_timeout", *default_timeout);
@@ -609,6 +622,10 @@ impl Merged {
             ("diskstats", *diskstats_interval, *diskstats_timeout),
             ("filesystem", *filesystem_interval, *filesystem_timeout),
             ("netdev", *netdev_interval, *netdev_timeout),
+            ("netstat", *netstat_interval, *netstat_timeout),
+            ("sockstat", sockstat.interval, sockstat.timeout),
+            ("softnet", softnet.interval, softnet.timeout),
+            ("arp", arp.interval, arp.timeout),
             ("filefd", filefd.interval, filefd.timeout),
             ("conntrack", conntrack.interval, conntrack.timeout),
             ("timex", timex.interval, timex.timeout),
@@ -616,6 +633,7 @@ impl Merged {
             ("mdadm", mdadm.interval, mdadm.timeout),
             ("bonding", bonding.interval, bonding.timeout),
             ("time", time.interval, time.timeout),
+            ("os", os.interval, os.timeout),
             ("uname", uname.interval, uname.timeout),
         ];
         for (name, interval, timeout) in schedules {
@@ -650,6 +668,7 @@ impl Merged {
             ("collectors.netdev.device_exclude", Some(netdev_exclude)),
             ("collectors.netdev.device_include", netdev_include.as_ref()),
             ("collectors.vmstat.fields", Some(fields)),
+            ("collectors.netstat.fields", Some(netstat_fields)),
         ];
         for (key, pattern) in regexes {
             if let Some(pattern) = pattern {

@@ -317,6 +317,36 @@ impl Default for VmstatConfig {
     }
 }
 
+/// `[collectors.netstat]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NetstatConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// `<Protocol>_<Field>` names from /proc/net/{netstat,snmp,snmp6} to export (regex),
+    /// node_exporter's default set.
+    pub fields: String,
+}
+
+/// node_exporter's default `--collector.netstat.fields`: the counters its dashboards and
+/// alerts read, out of the several hundred the kernel exports.
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+
+impl Default for NetstatConfig {
+    fn default() -> Self {
+        NetstatConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            fields: DEFAULT_NETSTAT_FIELDS.into(),
+        }
+    }
+}
+
 /// `[collectors]`: one table per collector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
@@ -341,6 +371,14 @@ pub struct CollectorsConfig {
     pub filesystem: FilesystemConfig,
     /// /proc/net/dev.
     pub netdev: NetdevConfig,
+    /// Protocol counters from /proc/net/{netstat,snmp,snmp6}.
+    pub netstat: NetstatConfig,
+    /// Socket counts from /proc/net/sockstat{,6}.
+    pub sockstat: BasicCollectorConfig,
+    /// Per-CPU packet processing from /proc/net/softnet_stat.
+    pub softnet: BasicCollectorConfig,
+    /// ARP entries per device from /proc/net/arp.
+    pub arp: BasicCollectorConfig,
     /// /proc/sys/fs/file-nr.
     pub filefd: BasicCollectorConfig,
     /// nf_conntrack counters.
@@ -355,6 +393,8 @@ pub struct CollectorsConfig {
     pub bonding: BasicCollectorConfig,
     /// `node_time_seconds`.
     pub time: BasicCollectorConfig,
+    /// `node_os_info` from /etc/os-release.
+    pub os: BasicCollectorConfig,
     /// `node_uname_info`.
     pub uname: BasicCollectorConfig,
 }
@@ -372,6 +412,10 @@ impl Default for CollectorsConfig {
             diskstats: Default::default(),
             filesystem: Default::default(),
             netdev: Default::default(),
+            netstat: Default::default(),
+            sockstat: Default::default(),
+            softnet: Default::default(),
+            arp: Default::default(),
             filefd: Default::default(),
             conntrack: Default::default(),
             timex: Default::default(),
@@ -379,6 +423,7 @@ impl Default for CollectorsConfig {
             mdadm: Default::default(),
             bonding: Default::default(),
             time: Default::default(),
+            os: Default::default(),
             uname: Default::default(),
         }
     }

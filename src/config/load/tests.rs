@@ -409,6 +409,21 @@ fn config_invalid_regex_names_key_and_line() {
 }
 
 #[test]
+fn config_netstat_fields_default_and_validation() {
+    let c = parse("[collectors.netstat]\nenabled = true\n").unwrap();
+    assert_eq!(
+        c.collectors.netstat.fields,
+        crate::config::DEFAULT_NETSTAT_FIELDS
+    );
+    let e = single_error(parse("[collectors.netstat]\nfields = \"^(Tcp_\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "collectors.netstat.fields"));
+    assert!(e.message.starts_with("invalid regex"), "{e}");
+    // The new collectors take the common keys, validated like every other collector's.
+    let e = single_error(parse("[collectors.softnet]\ninterval = \"1ms\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (2, "collectors.softnet.interval"));
+}
+
+#[test]
 fn config_log_level() {
     parse("log_level = \"debug\"\n").unwrap();
     parse("log_level = \"info,automon=trace\"\n").unwrap();
