@@ -19,8 +19,9 @@ use crate::collector::{self, CollectorSpec};
 use crate::config::{self, Config, ConfigErrors, ConfigSource, LoadedConfig};
 use crate::health::Health;
 use crate::http::{self, AppState, Limits};
-use crate::pipeline::{self, Cache, Message, NullSink, Progress, Shared};
+use crate::pipeline::{self, Cache, Message, NullSink, Progress, Shared, Sink};
 use crate::selfmetrics::SelfMetrics;
+use crate::store::{Store, StoreConfig, StoreError};
 use crate::systemd;
 
 /// How long shutdown waits for tasks before giving up on them.
@@ -63,6 +64,9 @@ pub enum DaemonError {
         /// The error.
         message: String,
     },
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
@@ -107,6 +111,19 @@ pub fn check_listen(cfg: &Config) -> Result<SocketAddr, String> {
         ));
     }
     Ok(addr)
+}
+
+/// Storage settings from the config.
+pub fn store_config(cfg: &Config) -> StoreConfig {
+    let s = &cfg.storage;
+    StoreConfig {
+        flush_interval: s.flush_interval.0,
+        retention_raw: s.retention_raw.0,
+        retention_5m: s.retention_5m.0,
+        retention_1h: s.retention_1h.0,
+        max_size_bytes: s.max_size.0,
+        ..StoreConfig::default()
+    }
 }
 
 fn limits(cfg: &Config) -> Limits {
@@ -240,8 +257,33 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     shared.progress.touch();
     shared.metrics.record_reload(true);
 
+    let store = if cfg.storage.enabled {
+        let store = Store::open(&dir, store_config(&cfg)).map_err(DaemonError::Store)?;
+        tracing::info!(path = %store.path().display(), "storage open");
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+    let sink: Box<dyn Sink> = match &store {
+        Some(s) => Box::new(s.sink()),
+        None => Box::new(NullSink),
+    };
+
     let (tx, rx) = mpsc::channel(pipeline::CHANNEL_CAPACITY);
-    let ingest = tokio::spawn(pipeline::ingest(rx, shared.clone(), Box::new(NullSink)));
+    let ingest = tokio::spawn(pipeline::ingest(rx, shared.clone(), sink));
+    let store_stats = store.clone().map(|store| {
+        let metrics = shared.metrics.clone();
+        let c = root.clone();
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = c.cancelled() => return,
+                    _ = t.tick() => metrics.record_store(&store.stats()),
+                }
+            }
+        })
+    });
 
     let api_key = Arc::new(RwLock::new(cfg.http.api_key.clone()));
     let state = AppState {
@@ -385,7 +427,11 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     systemd::stopping();
     root.cancel();
     collectors.stop().await;
-    for t in [heartbeat, status_task].into_iter().chain(watchdog) {
+    for t in [heartbeat, status_task]
+        .into_iter()
+        .chain(watchdog)
+        .chain(store_stats)
+    {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, t).await;
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, http_task)
@@ -397,6 +443,25 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     drop(tx);
     if tokio::time::timeout(SHUTDOWN_GRACE, ingest).await.is_err() {
         tracing::warn!("ingest did not drain within {SHUTDOWN_GRACE:?}");
+    }
+    if let Some(store) = store {
+        // The sink held by the ingest task is gone now, so this is the last handle: flush the
+        // head log so a clean stop loses nothing.
+        match Arc::try_unwrap(store) {
+            Ok(store) => {
+                let closed = tokio::task::spawn_blocking(move || store.close()).await;
+                match closed {
+                    Ok(Ok(())) => tracing::info!("storage flushed and closed"),
+                    Ok(Err(e)) => tracing::error!("closing storage: {e}"),
+                    Err(e) => tracing::error!("closing storage: {e}"),
+                }
+            }
+            Err(store) => {
+                if let Err(e) = store.flush() {
+                    tracing::error!("flushing storage: {e}");
+                }
+            }
+        }
     }
     tracing::info!("automon stopped");
     Ok(())

@@ -6,6 +6,7 @@ use prometheus::{
 };
 
 use crate::collector::scheduler::Outcome;
+use crate::store::StoreStats;
 
 /// All self-metrics. Cloning handles is cheap; they are shared by reference.
 pub struct SelfMetrics {
@@ -24,6 +25,115 @@ pub struct SelfMetrics {
     pub reload_success_timestamp: Gauge,
     /// `automon_http_requests_total{handler,code}`.
     pub http_requests: IntCounterVec,
+    store: StoreMetrics,
+}
+
+/// Storage metrics, copied from [`StoreStats`] snapshots.
+struct StoreMetrics {
+    counters: Vec<(IntCounter, fn(&StoreStats) -> u64)>,
+    gauges: Vec<(Gauge, fn(&StoreStats) -> f64)>,
+    tier_bytes: GaugeVec,
+    last: std::sync::Mutex<StoreStats>,
+}
+
+impl StoreMetrics {
+    fn new(reg: &Registry) -> Self {
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help)
+                .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+            let _ = reg.register(Box::new(c.clone()));
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = Gauge::new(name, help).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+            let _ = reg.register(Box::new(g.clone()));
+            g
+        };
+        StoreMetrics {
+            counters: vec![
+                (
+                    counter(
+                        "automon_store_samples_ingested_total",
+                        "Samples accepted by the store.",
+                    ),
+                    |s| s.samples_ingested,
+                ),
+                (
+                    counter(
+                        "automon_store_samples_dropped_total",
+                        "Samples dropped because the storage writer was behind.",
+                    ),
+                    |s| s.samples_dropped,
+                ),
+                (
+                    counter(
+                        "automon_store_samples_out_of_order_total",
+                        "Samples refused as older than their series' latest sample.",
+                    ),
+                    |s| s.samples_out_of_order,
+                ),
+                (
+                    counter(
+                        "automon_store_head_flushes_total",
+                        "Head-log flushes to disk.",
+                    ),
+                    |s| s.head_flushes,
+                ),
+                (
+                    counter("automon_store_chunks_written_total", "Chunk rows written."),
+                    |s| s.chunks_written,
+                ),
+                (
+                    counter(
+                        "automon_store_retention_runs_total",
+                        "Completed retention runs.",
+                    ),
+                    |s| s.retention_runs,
+                ),
+            ],
+            gauges: vec![
+                (
+                    gauge(
+                        "automon_store_head_flush_duration_seconds",
+                        "Duration of the last head-log flush.",
+                    ),
+                    |s| s.last_flush_seconds,
+                ),
+                (
+                    gauge(
+                        "automon_store_file_bytes",
+                        "Size of the database file and its WAL.",
+                    ),
+                    |s| s.file_bytes as f64,
+                ),
+                (
+                    gauge("automon_store_series", "Series known to the store."),
+                    |s| s.series as f64,
+                ),
+                (
+                    gauge(
+                        "automon_store_head_samples",
+                        "Samples held in the in-memory head.",
+                    ),
+                    |s| s.head_samples as f64,
+                ),
+                (
+                    gauge(
+                        "automon_store_head_memory_bytes",
+                        "Approximate memory used by the head.",
+                    ),
+                    |s| s.head_bytes as f64,
+                ),
+            ],
+            tier_bytes: gauge_vec(
+                reg,
+                "automon_store_bytes",
+                "Compressed bytes stored per tier (as of the last retention run).",
+                &["tier"],
+            ),
+            last: std::sync::Mutex::new(StoreStats::default()),
+        }
+    }
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -106,6 +216,7 @@ impl SelfMetrics {
             samples_collected,
             reload_successful,
             reload_success_timestamp,
+            store: StoreMetrics::new(&registry),
             http_requests: counter_vec(
                 &registry,
                 "automon_http_requests_total",
@@ -156,6 +267,26 @@ impl SelfMetrics {
                 .unwrap_or(0.0);
             self.reload_success_timestamp.set(now);
         }
+    }
+
+    /// Copies a storage statistics snapshot into the store metrics.
+    pub fn record_store(&self, stats: &StoreStats) {
+        let Ok(mut last) = self.store.last.lock() else {
+            return;
+        };
+        for (c, get) in &self.store.counters {
+            c.inc_by(get(stats).saturating_sub(get(&last)));
+        }
+        for (g, get) in &self.store.gauges {
+            g.set(get(stats));
+        }
+        for (i, tier) in ["raw", "5m", "1h"].iter().enumerate() {
+            self.store
+                .tier_bytes
+                .with_label_values(&[tier])
+                .set(stats.tier_bytes[i] as f64);
+        }
+        *last = stats.clone();
     }
 
     /// Appends the text exposition of every self-metric.

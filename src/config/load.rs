@@ -500,6 +500,28 @@ impl Merged {
         }
         self.validate_http(config);
         self.validate_collectors(&config.collectors);
+        self.validate_storage(&config.storage);
+    }
+
+    fn validate_storage(&mut self, storage: &super::StorageConfig) {
+        let super::StorageConfig {
+            enabled: _,
+            flush_interval,
+            retention_raw,
+            retention_5m,
+            retention_1h,
+            max_size,
+        } = storage;
+        self.positive("storage.flush_interval", *flush_interval);
+        self.positive("storage.retention_raw", *retention_raw);
+        self.positive("storage.retention_5m", *retention_5m);
+        self.positive("storage.retention_1h", *retention_1h);
+        if max_size.0 < 1 << 20 {
+            self.errors.push(self.error(
+                "storage.max_size",
+                "must be at least 1MiB (the database needs room for its own structure)",
+            ));
+        }
     }
 
     fn validate_http(&mut self, config: &Config) {

@@ -95,6 +95,96 @@ pub struct Config {
     pub paths: PathsConfig,
     /// Collector settings.
     pub collectors: CollectorsConfig,
+    /// Local time-series storage.
+    pub storage: StorageConfig,
+}
+
+/// A size in bytes, written as an integer or a string with a unit (`"500MB"`, `"1GiB"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+/// Parses `"1GiB"`, `"500MB"`, `"64KiB"`, `"1024"`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}; write e.g. \"512MiB\" or \"1GiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} in {s:?}; use B, KB, MB, GB, KiB, MiB, GiB"
+            ))
+        }
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a size such as \"1GiB\" or a number of bytes")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("size must not be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                parse_size(v).map(ByteSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// Store what is collected (off: only `/metrics` serves the latest values).
+    pub enabled: bool,
+    /// How often recent samples reach disk; a crash loses at most this much.
+    pub flush_interval: HumanDuration,
+    /// Retention of raw samples.
+    pub retention_raw: HumanDuration,
+    /// Retention of 5-minute rollups.
+    pub retention_5m: HumanDuration,
+    /// Retention of 1-hour rollups.
+    pub retention_1h: HumanDuration,
+    /// Cap on the database size; the oldest data is dropped first.
+    pub max_size: ByteSize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            enabled: true,
+            flush_interval: HumanDuration(Duration::from_secs(1)),
+            retention_raw: HumanDuration(Duration::from_secs(14 * 86_400)),
+            retention_5m: HumanDuration(Duration::from_secs(90 * 86_400)),
+            retention_1h: HumanDuration(Duration::from_secs(730 * 86_400)),
+            max_size: ByteSize(1 << 30),
+        }
+    }
 }
 
 /// `[http]`
