@@ -28,10 +28,15 @@ pub struct SelfMetrics {
     store: StoreMetrics,
 }
 
+/// A counter and the statistic it mirrors.
+type CounterField = (IntCounter, fn(&StoreStats) -> u64);
+/// A gauge and the statistic it mirrors.
+type GaugeField = (Gauge, fn(&StoreStats) -> f64);
+
 /// Storage metrics, copied from [`StoreStats`] snapshots.
 struct StoreMetrics {
-    counters: Vec<(IntCounter, fn(&StoreStats) -> u64)>,
-    gauges: Vec<(Gauge, fn(&StoreStats) -> f64)>,
+    counters: Vec<CounterField>,
+    gauges: Vec<GaugeField>,
     tier_bytes: GaugeVec,
     last: std::sync::Mutex<StoreStats>,
 }
