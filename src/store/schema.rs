@@ -7,11 +7,12 @@ pub const VERSION: i64 = 1;
 
 const V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- No UNIQUE index on (name, labels): the single writer checks its in-memory index before
+-- inserting, and the index would duplicate every label string on disk.
 CREATE TABLE series (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    UNIQUE (name, labels)
+    labels TEXT NOT NULL
 );
 -- key = (window_index << 32) | series_id
 CREATE TABLE chunks (key INTEGER PRIMARY KEY, data BLOB NOT NULL);

@@ -289,3 +289,17 @@ fn size_cap_drops_oldest_and_stays_within_five_percent() {
     assert!(s.first().unwrap().0 > 1000 * H);
     assert_eq!(store.reader().unwrap().integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn a_new_series_repeated_in_one_batch_is_created_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(100 * H));
+    let store = Store::open(dir.path(), cfg(clock)).unwrap();
+    let samples: Vec<TestSample> = (0..10)
+        .map(|i| ("g", &[][..], 100 * H + i * 1000, 1.0))
+        .collect();
+    store.write_blocking(batch("", &samples)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.reader().unwrap().conn_count("series"), 1);
+    assert_eq!(raw(&store, "g", 0, i64::MAX).len(), 10);
+}

@@ -381,6 +381,15 @@ impl Writer {
         }
         for (i, (name, labels, _, _)) in b.samples.iter().enumerate() {
             if ids[i].is_none() {
+                // An earlier sample of this batch may have created the series already.
+                let known = match self.shared.index.read() {
+                    Ok(ix) => ix.get(name, labels),
+                    Err(p) => p.into_inner().get(name, labels),
+                };
+                if known.is_some() {
+                    ids[i] = known;
+                    continue;
+                }
                 match self.create_series(name, labels) {
                     Ok(id) => ids[i] = Some(id),
                     Err(e) => tracing::error!(series = %name, "cannot create series: {e}"),
@@ -444,18 +453,11 @@ impl Writer {
         let json = labels_to_json(labels);
         self.conn
             .execute(
-                "INSERT INTO series (name, labels) VALUES (?1, ?2) ON CONFLICT(name, labels) DO NOTHING",
+                "INSERT INTO series (name, labels) VALUES (?1, ?2)",
                 params![name, json],
             )
             .map_err(sql(&self.path))?;
-        let id: i64 = self
-            .conn
-            .query_row(
-                "SELECT id FROM series WHERE name = ?1 AND labels = ?2",
-                params![name, json],
-                |r| r.get(0),
-            )
-            .map_err(sql(&self.path))?;
+        let id = self.conn.last_insert_rowid();
         let id = SeriesId::try_from(id).map_err(|_| StoreError::Corrupt {
             what: "series".into(),
             message: format!("id {id} out of range"),

@@ -63,3 +63,46 @@ fn parse_ms(s: &str) -> Option<i64> {
     }
     Some(ms)
 }
+
+/// Splits a series key `name{a="1",b="x\"y"}` into name and sorted labels (unescaped).
+#[allow(dead_code)]
+pub fn split_key(key: &str) -> (String, Vec<(String, String)>) {
+    let Some(open) = key.find('{') else {
+        return (key.to_string(), Vec::new());
+    };
+    let name = key[..open].to_string();
+    let body = key[open + 1..].trim_end_matches('}');
+    let mut labels = Vec::new();
+    let mut chars = body.chars().peekable();
+    loop {
+        let mut k = String::new();
+        while let Some(&c) = chars.peek() {
+            chars.next();
+            if c == '=' {
+                break;
+            }
+            if c != ',' && c != ' ' {
+                k.push(c);
+            }
+        }
+        if k.is_empty() {
+            break;
+        }
+        chars.next(); // opening quote
+        let mut v = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => v.push('\n'),
+                    Some(o) => v.push(o),
+                    None => break,
+                },
+                '"' => break,
+                c => v.push(c),
+            }
+        }
+        labels.push((k, v));
+    }
+    labels.sort();
+    (name, labels)
+}
