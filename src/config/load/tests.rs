@@ -508,3 +508,22 @@ fn config_table_given_a_scalar_is_a_type_error() {
     assert_eq!((e.line, e.key.as_str()), (1, "http"));
     assert!(e.message.ends_with("expected a table"), "{e}");
 }
+
+#[test]
+fn config_textfile_directory_must_be_absolute() {
+    let c = parse("[collectors.textfile]\ndirectory = \"/srv/metrics\"\n").unwrap();
+    assert_eq!(
+        c.collectors.textfile.directory,
+        PathBuf::from("/srv/metrics")
+    );
+    assert_eq!(
+        parse("").unwrap().collectors.textfile.directory,
+        PathBuf::from(crate::config::DEFAULT_TEXTFILE_DIRECTORY)
+    );
+    let e = single_error(parse("[collectors.textfile]\n\ndirectory = \"metrics\"\n"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (3, "collectors.textfile.directory")
+    );
+    assert!(e.message.contains("absolute"), "{e}");
+}
