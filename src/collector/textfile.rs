@@ -23,7 +23,7 @@
 //! Two additions of ours, both because automon keeps serving where node_exporter's registry
 //! would fail the scrape: a series repeated within or across files keeps its first value, and
 //! a family that another collector of this daemon exports (or an `automon_`/`process_`
-//! self-metric) is dropped, with a note. To know those names, [`attach`] wraps every other
+//! self-metric) is dropped, with a note. To know those names, `attach` wraps every other
 //! collector so that each collection publishes its family names to a shared [`FamilyOwners`];
 //! the first run waits briefly for the others' first collections so that even the first
 //! scrape cannot carry a shadowed family. Files larger than [`MAX_FILE_BYTES`] are refused so
