@@ -325,6 +325,9 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         }
     });
 
+    // Watch before announcing readiness, so an edit made right after start is not missed.
+    let mut watcher = watch_config(&loaded);
+
     // READY=1 only after the first round, so "active" means metrics are being served.
     let waited = tokio::time::Instant::now();
     while waited.elapsed() < first_round_deadline {
@@ -372,7 +375,6 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         }
     });
 
-    let mut watcher = watch_config(&loaded);
     let mut running_cfg = cfg;
     loop {
         let reload_reason = tokio::select! {

@@ -7,6 +7,7 @@ pub mod collector;
 pub mod config;
 pub mod daemon;
 pub mod doctor;
+pub mod exposition;
 pub mod health;
 pub mod http;
 pub mod logging;

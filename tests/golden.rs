@@ -2,6 +2,10 @@
 //! fixture `/proc` + `/sys` tree in `tests/fixtures/host`, and the rendered exposition must
 //! equal `tests/fixtures/host/golden.prom` byte for byte. Regenerate after an intended change
 //! with `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff.
+//!
+//! The textfile collector reads a copy of `tests/fixtures/host/textfile` with a fixed mtime;
+//! its temporary path is shown as the default directory, so the output does not depend on
+//! where the checkout is.
 
 mod common;
 
@@ -10,8 +14,30 @@ use automon::config::Config;
 use automon::model::render_family;
 
 /// Collectors whose values come from the clock or from live syscalls (statfs, adjtimex) are
-/// covered by their own tests instead.
-const LIVE: &[&str] = &["time", "timex", "filesystem"];
+/// covered by their own tests instead. They are disabled rather than skipped, because the
+/// textfile collector waits for every enabled collector's first run.
+fn disable_live(cfg: &mut Config) {
+    cfg.collectors.time.enabled = false;
+    cfg.collectors.timex.enabled = false;
+    cfg.collectors.filesystem.enabled = false;
+}
+
+/// Copies the textfile fixtures into a temporary directory with a fixed mtime.
+fn textfile_dir(root: &std::path::Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root.join("textfile")).unwrap() {
+        let entry = entry.unwrap();
+        let copy = dir.path().join(entry.file_name());
+        std::fs::copy(entry.path(), &copy).unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000))
+            .unwrap();
+    }
+    dir
+}
 
 fn render_fixture() -> String {
     let root = common::fixtures().join("host");
@@ -19,9 +45,12 @@ fn render_fixture() -> String {
     cfg.paths.procfs = root.join("proc");
     cfg.paths.sysfs = root.join("sys");
     cfg.paths.rootfs = root.clone();
+    disable_live(&mut cfg);
+    let textfiles = textfile_dir(&root);
+    cfg.collectors.textfile.directory = textfiles.path().to_owned();
     let specs = collector::build(&cfg).unwrap_or_else(|e| panic!("build: {e:?}"));
     let mut out = String::new();
-    for spec in specs.iter().filter(|s| !LIVE.contains(&s.name.as_str())) {
+    for spec in &specs {
         let mut c = (spec.factory)().unwrap();
         let collection = c
             .collect()
@@ -30,7 +59,8 @@ fn render_fixture() -> String {
             render_family(&mut out, f);
         }
     }
-    out
+    let shown = textfiles.path().display().to_string();
+    out.replace(&shown, automon::config::DEFAULT_TEXTFILE_DIRECTORY)
 }
 
 #[test]

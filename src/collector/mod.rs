@@ -21,6 +21,7 @@ pub mod pressure;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod textfile;
 pub mod time;
 pub mod timex;
 pub mod uname;
@@ -214,6 +215,7 @@ pub const HOST_COLLECTORS: &[&str] = &[
     "time",
     "os",
     "uname",
+    "textfile",
 ];
 
 fn schedule(
@@ -426,7 +428,11 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
         }));
     }
 
-    let specs: Vec<CollectorSpec> = specs.into_iter().flatten().collect();
+    let mut specs: Vec<CollectorSpec> = specs.into_iter().flatten().collect();
+    // Last: it wraps every collector above to learn the family names it must not shadow.
+    if let Some(textfile) = textfile::attach(cfg, &mut specs) {
+        specs.push(textfile);
+    }
     let errors: Vec<(String, CollectorError)> = specs
         .iter()
         .filter_map(|s| (s.factory)().err().map(|e| (s.name.clone(), e)))

@@ -37,7 +37,7 @@ use toml_edit::TableLike;
 
 use super::{
     CollectorsConfig, Config, DiskstatsConfig, FilesystemConfig, HumanDuration, NetdevConfig,
-    VmstatConfig, DEFAULT_CONFIG_PATH,
+    TextfileConfig, VmstatConfig, DEFAULT_CONFIG_PATH,
 };
 // Separate from the list above so that concurrent additions to that list merge cleanly.
 use super::NetstatConfig;
@@ -596,6 +596,7 @@ impl Merged {
             time,
             os,
             uname,
+            textfile,
         } = collectors;
         let DiskstatsConfig {
             enabled: _,
@@ -631,6 +632,12 @@ impl Merged {
             timeout: netstat_timeout,
             fields: netstat_fields,
         } = netstat;
+        let TextfileConfig {
+            enabled: _,
+            interval: textfile_interval,
+            timeout: textfile_timeout,
+            directory: textfile_directory,
+        } = textfile;
 
         self.interval("collectors.default_interval", *default_interval);
         self.positive("collectors.default_timeout", *default_timeout);
@@ -657,6 +664,7 @@ impl Merged {
             ("time", time.interval, time.timeout),
             ("os", os.interval, os.timeout),
             ("uname", uname.interval, uname.timeout),
+            ("textfile", *textfile_interval, *textfile_timeout),
         ];
         for (name, interval, timeout) in schedules {
             // A timeout longer than the interval is fine: the scheduler caps it.
@@ -666,6 +674,17 @@ impl Merged {
             if let Some(timeout) = timeout {
                 self.positive(&format!("collectors.{name}.timeout"), timeout);
             }
+        }
+
+        // A relative directory would depend on the daemon's working directory, which is `/`
+        // under systemd and something else in a shell: say so instead of guessing.
+        if !textfile_directory.is_absolute() {
+            let message = format!(
+                "{:?} is not an absolute path; write e.g. \"/var/lib/automon/textfile\"",
+                textfile_directory.display().to_string()
+            );
+            self.errors
+                .push(self.error("collectors.textfile.directory", message));
         }
 
         // The collectors compile these too, but only when they are built; checking here makes

@@ -437,6 +437,36 @@ impl Default for NetstatConfig {
     }
 }
 
+/// Where the textfile collector looks by default (node_exporter's packages use
+/// `/var/lib/prometheus/node-exporter`; ours lives under automon's state directory).
+pub const DEFAULT_TEXTFILE_DIRECTORY: &str = "/var/lib/automon/textfile";
+
+/// `[collectors.textfile]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TextfileConfig {
+    /// Whether the collector runs.
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection.
+    pub timeout: Option<HumanDuration>,
+    /// Directory whose `*.prom` files are read. Absolute and used as is, not under
+    /// `paths.rootfs`, like node_exporter's `--collector.textfile.directory`.
+    pub directory: PathBuf,
+}
+
+impl Default for TextfileConfig {
+    fn default() -> Self {
+        TextfileConfig {
+            enabled: true,
+            interval: None,
+            timeout: None,
+            directory: DEFAULT_TEXTFILE_DIRECTORY.into(),
+        }
+    }
+}
+
 /// `[collectors]`: one table per collector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
@@ -487,6 +517,8 @@ pub struct CollectorsConfig {
     pub os: BasicCollectorConfig,
     /// `node_uname_info`.
     pub uname: BasicCollectorConfig,
+    /// `*.prom` files written by scripts (node_exporter's textfile convention).
+    pub textfile: TextfileConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -515,6 +547,7 @@ impl Default for CollectorsConfig {
             time: Default::default(),
             os: Default::default(),
             uname: Default::default(),
+            textfile: Default::default(),
         }
     }
 }

@@ -475,8 +475,8 @@ fn config_errors_display_one_per_line() {
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
         vec![
-            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors)",
-            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors)",
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage)",
         ]
     );
 }
@@ -485,7 +485,7 @@ fn config_errors_display_one_per_line() {
 fn config_known_fields_are_learned_from_serde() {
     assert_eq!(
         known_fields(&[]),
-        Some(&["log_level", "data_dir", "http", "paths", "collectors"][..])
+        Some(&["log_level", "data_dir", "http", "paths", "collectors", "storage"][..])
     );
     let cpu = known_fields(&split_key("collectors.cpu")).unwrap();
     assert_eq!(cpu, &["enabled", "interval", "timeout"][..]);
@@ -522,4 +522,23 @@ fn config_table_given_a_scalar_is_a_type_error() {
     let e = single_error(parse("http = 5\n"));
     assert_eq!((e.line, e.key.as_str()), (1, "http"));
     assert!(e.message.ends_with("expected a table"), "{e}");
+}
+
+#[test]
+fn config_textfile_directory_must_be_absolute() {
+    let c = parse("[collectors.textfile]\ndirectory = \"/srv/metrics\"\n").unwrap();
+    assert_eq!(
+        c.collectors.textfile.directory,
+        PathBuf::from("/srv/metrics")
+    );
+    assert_eq!(
+        parse("").unwrap().collectors.textfile.directory,
+        PathBuf::from(crate::config::DEFAULT_TEXTFILE_DIRECTORY)
+    );
+    let e = single_error(parse("[collectors.textfile]\n\ndirectory = \"metrics\"\n"));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (3, "collectors.textfile.directory")
+    );
+    assert!(e.message.contains("absolute"), "{e}");
 }
