@@ -12,5 +12,6 @@ pub mod http;
 pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod query;
 pub mod selfmetrics;
 pub mod systemd;

@@ -1,0 +1,2 @@
+//! Query engine benchmarks (placeholder until the engine lands).
+fn main() {}
