@@ -394,6 +394,8 @@ impl Evaluator<'_> {
                         end: hi,
                         step,
                     };
+                    // Every node allocates one value per step: bound the step count first.
+                    self.check_dense(1, sub.len())?;
                     for s in self.eval_vector(expr, &sub)? {
                         let pts: Vec<Point> = s
                             .vals

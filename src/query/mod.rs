@@ -223,6 +223,7 @@ impl Engine {
         q: &Query,
         at_ms: i64,
     ) -> Result<(Value, QueryStats), QueryError> {
+        check_time(at_ms)?;
         let mut ev = self.evaluator(source, &q.root, at_ms, at_ms, None);
         let grid = Grid::instant(at_ms);
         let value = match &q.root {
@@ -279,6 +280,8 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<(Matrix, QueryStats), QueryError> {
+        check_time(start_ms)?;
+        check_time(end_ms)?;
         if step_ms <= 0 {
             return Err(QueryError::BadRequest(
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
@@ -348,6 +351,16 @@ impl Engine {
         let stats = Self::stats(&ev);
         Ok((m, stats))
     }
+}
+
+/// Rejects timestamps so far out that time arithmetic could overflow.
+fn check_time(t: i64) -> Result<(), QueryError> {
+    if !(-plan::MAX_TIME_MS..=plan::MAX_TIME_MS).contains(&t) {
+        return Err(QueryError::BadRequest(format!(
+            "timestamp {t} ms out of range"
+        )));
+    }
+    Ok(())
 }
 
 impl Default for Engine {

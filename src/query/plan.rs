@@ -222,8 +222,15 @@ fn unsupported(what: impl Into<String>) -> QueryError {
     QueryError::Unsupported(what.into())
 }
 
+/// Bound on durations and timestamps (about 31,700 years in milliseconds): keeps all time
+/// arithmetic far from `i64` overflow whatever a query says.
+pub(crate) const MAX_TIME_MS: i64 = 1_000_000_000_000_000;
+
 fn millis(d: &Duration) -> Result<i64, QueryError> {
-    i64::try_from(d.as_millis()).map_err(|_| QueryError::Parse("duration out of range".into()))
+    i64::try_from(d.as_millis())
+        .ok()
+        .filter(|ms| *ms <= MAX_TIME_MS)
+        .ok_or_else(|| QueryError::Parse("duration out of range".into()))
 }
 
 fn offset_ms(o: &Option<pp::Offset>) -> Result<i64, QueryError> {

@@ -653,6 +653,14 @@ fn limits_and_error_classification() {
         100,
     );
     assert_eq!(e.error_type(), "execution", "{e}");
+    // Absurd times are errors, never overflows.
+    for q in ["m @ 1e17", "rate(m[100000000y])", "m offset 100000000y"] {
+        assert_eq!(err(&src, q, 100).error_type(), "bad_data", "{q}");
+    }
+    assert!(engine().instant(&src, "m", i64::MAX).is_err());
+    let e = err(&src, "max_over_time(vector(1)[10000y:1ms])", 100);
+    assert!(matches!(e, QueryError::TooManyPoints { .. }), "{e}");
+    assert!(engine().range(&src, "m", i64::MIN, 0, 1).is_err());
 }
 
 #[test]
