@@ -13,6 +13,7 @@ pub mod http;
 pub mod logging;
 pub mod model;
 pub mod pipeline;
+pub mod query;
 pub mod selfmetrics;
 pub mod store;
 pub mod systemd;
