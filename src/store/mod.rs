@@ -19,6 +19,7 @@ mod index;
 mod reader;
 mod rollup;
 mod schema;
+mod source;
 mod writer;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub use index::{SeriesId, SeriesIndex, SeriesMeta};
 pub use reader::{Reader, SeriesData, TierPoint};
 pub use rollup::RollupPoint;
+pub use source::StoreSource;
 pub use writer::StoreStats;
 
 use crate::model::{Batch, Labels};

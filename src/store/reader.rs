@@ -179,7 +179,7 @@ impl Reader {
         }
     }
 
-    /// Rollup points of series `id` whose bucket starts in `[start, end]`.
+    /// Rollup points of series `id` whose bucket ends in `[start, end]`.
     pub fn rollups(
         &self,
         id: SeriesId,
@@ -192,7 +192,8 @@ impl Reader {
             return Ok(out);
         }
         let bms = block_ms(tier, self.window_ms);
-        let (lo, hi) = self.block_bounds(tier, start, end, bms)?;
+        // A bucket ending exactly at `start` lives in the block before.
+        let (lo, hi) = self.block_bounds(tier, start.saturating_sub(1), end, bms)?;
         let q = format!("SELECT data FROM {} WHERE key = ?1", tier.table());
         let mut stmt = self.conn.prepare_cached(&q).map_err(self.sql())?;
         for b in lo..=hi {
@@ -253,6 +254,21 @@ impl Reader {
                 }
             };
             out.push(SeriesData { id, meta, points });
+        }
+        Ok(out)
+    }
+
+    /// Earliest timestamp with data per tier (raw, 5m, 1h), from the oldest block present.
+    pub fn oldest_per_tier(&self) -> Result<[Option<i64>; 3], StoreError> {
+        let mut out = [None, None, None];
+        for (i, tier) in Tier::ALL.iter().enumerate() {
+            let q = format!("SELECT MIN(key) FROM {}", tier.table());
+            let min: Option<i64> = self
+                .conn
+                .prepare_cached(&q)
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(self.sql())?;
+            out[i] = min.map(|k| (k >> 32) * block_ms(*tier, self.window_ms));
         }
         Ok(out)
     }

@@ -7,7 +7,8 @@ use super::is_stale;
 /// One bucket of a rollup tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RollupPoint {
-    /// Bucket start (ms); the bucket covers `[ts, ts + resolution)`.
+    /// Bucket end (ms, inclusive); the bucket covers `(ts - resolution, ts]`, the query
+    /// engine's convention.
     pub ts: i64,
     /// Smallest value.
     pub min: f64,
@@ -15,28 +16,37 @@ pub struct RollupPoint {
     pub max: f64,
     /// Sum of values.
     pub sum: f64,
-    /// Number of samples.
+    /// Number of samples (staleness markers excluded).
     pub count: f64,
-    /// Value of the latest sample.
+    /// Value of the latest sample; the staleness marker if the series ended in this bucket.
     pub last: f64,
 }
 
-/// Buckets `samples` (sorted) at `res_ms`. Staleness markers are not values and are skipped.
+/// End of the bucket holding `ts`.
+pub fn bucket_end(ts: i64, res_ms: i64) -> i64 {
+    (ts - 1).div_euclid(res_ms) * res_ms + res_ms
+}
+
+/// Buckets `samples` (sorted) at `res_ms`. Staleness markers are not values: they only mark
+/// `last` so that the series still ends.
 pub fn compute(samples: &[(i64, f64)], res_ms: i64) -> Vec<RollupPoint> {
     let mut out: Vec<RollupPoint> = Vec::new();
     for &(ts, v) in samples {
-        if is_stale(v) {
-            continue;
-        }
-        let b = ts.div_euclid(res_ms) * res_ms;
+        let b = bucket_end(ts, res_ms);
+        let stale = is_stale(v);
         match out.last_mut() {
             Some(p) if p.ts == b => {
+                if stale {
+                    p.last = v;
+                    continue;
+                }
                 p.min = p.min.min(v);
                 p.max = p.max.max(v);
                 p.sum += v;
                 p.count += 1.0;
                 p.last = v;
             }
+            _ if stale => {}
             _ => out.push(RollupPoint {
                 ts: b,
                 min: v,
@@ -165,27 +175,48 @@ mod tests {
     fn compute_merge_round_trip() {
         let s: Vec<(i64, f64)> = (0..20).map(|i| (i * 60_000, i as f64)).collect();
         let pts = compute(&s, 300_000);
-        assert_eq!(pts.len(), 4);
+        // (−5 min, 0], (0, 5 min], (5, 10], (10, 15], (15, 20]
+        assert_eq!(pts.len(), 5);
         assert_eq!(
             pts[0],
             RollupPoint {
                 ts: 0,
                 min: 0.0,
-                max: 4.0,
-                sum: 10.0,
+                max: 0.0,
+                sum: 0.0,
+                count: 1.0,
+                last: 0.0
+            }
+        );
+        assert_eq!(
+            pts[1],
+            RollupPoint {
+                ts: 300_000,
+                min: 1.0,
+                max: 5.0,
+                sum: 15.0,
                 count: 5.0,
-                last: 4.0
+                last: 5.0
             }
         );
         assert_eq!(decode(&encode(&pts)).unwrap(), pts);
         let merged = merge(
             pts[..2].to_vec(),
-            &compute(&[(0, 10.0), (900_000, 1.0)], 300_000),
+            &compute(&[(1, 10.0), (900_000, 1.0)], 300_000),
         );
-        assert_eq!(merged[0].max, 10.0);
-        assert_eq!(merged[0].count, 6.0);
+        assert_eq!(merged[1].max, 10.0);
+        assert_eq!(merged[1].count, 6.0);
         assert_eq!(merged.len(), 3);
-        let stale = compute(&[(0, 1.0), (1, f64::from_bits(STALE_NAN_BITS))], 300_000);
-        assert_eq!(stale[0].count, 1.0);
+        let stale = compute(
+            &[
+                (0, 1.0),
+                (0, 1.0),
+                (1, 2.0),
+                (2, f64::from_bits(STALE_NAN_BITS)),
+            ],
+            300_000,
+        );
+        assert_eq!(stale[1].count, 1.0);
+        assert!(is_stale(stale[1].last));
     }
 }

@@ -564,20 +564,19 @@ impl Writer {
         let window_ms = self.window_ms;
         let result = (|| -> Result<u64, MergeError> {
             let tx = self.conn.unchecked_transaction()?;
-            let mut rollups: HashMap<(Tier, i64, SeriesId), Vec<(i64, f64)>> = HashMap::new();
+            // Rollups per series over all its sealed windows at once: one read-modify-write
+            // per rollup block instead of one per window.
+            let mut per_series: HashMap<SeriesId, Vec<(i64, f64)>> = HashMap::new();
             for (id, w, samples) in &taken {
                 merge_samples(&tx, Tier::Raw, key(*w, *id), samples)?;
-                for tier in [Tier::FiveMinutes, Tier::OneHour] {
-                    let b = (w * window_ms).div_euclid(block_ms(tier, window_ms));
-                    rollups
-                        .entry((tier, b, *id))
-                        .or_default()
-                        .extend_from_slice(samples);
-                }
+                per_series
+                    .entry(*id)
+                    .or_default()
+                    .extend_from_slice(samples);
             }
-            for ((tier, b, id), mut samples) in rollups {
+            for (id, mut samples) in per_series {
                 samples.sort_by_key(|s| s.0);
-                merge_rollup(&tx, tier, key(b, id), &samples)?;
+                write_rollups(&tx, id, &samples, window_ms)?;
             }
             meta_set(&tx, "sealed_through", new_wm)?;
             tx.execute("DELETE FROM head_log WHERE max_window <= ?1", [new_wm])?;
@@ -850,13 +849,13 @@ fn merge_sorted(old: &[(i64, f64)], new: &[(i64, f64)]) -> Vec<(i64, f64)> {
     out
 }
 
+/// Read-modify-write of one rollup block with new points.
 fn merge_rollup(
     conn: &Connection,
     tier: Tier,
     k: i64,
-    samples: &[(i64, f64)],
+    points: &[rollup::RollupPoint],
 ) -> Result<(), MergeError> {
-    let points = rollup::compute(samples, tier.resolution_ms());
     if points.is_empty() {
         return Ok(());
     }
@@ -868,11 +867,11 @@ fn merge_rollup(
         )
         .optional()?;
     let merged = match existing {
-        None => points,
+        None => points.to_vec(),
         Some(blob) => {
             let old =
                 rollup::decode(&blob).ok_or_else(|| MergeError::Corrupt(format!("rollup {k}")))?;
-            rollup::merge(old, &points)
+            rollup::merge(old, points)
         }
     };
     conn.execute(
@@ -885,6 +884,13 @@ fn merge_rollup(
     Ok(())
 }
 
+/// Block of a rollup bucket: by its end minus one, so a bucket ending exactly on a block
+/// boundary stays in the block holding its samples.
+pub(crate) fn rollup_block(bucket_end: i64, tier: Tier, window_ms: i64) -> i64 {
+    (bucket_end - 1).div_euclid(block_ms(tier, window_ms))
+}
+
+/// Rolls `samples` (sorted, one series) up into every rollup tier.
 fn write_rollups(
     conn: &Connection,
     id: SeriesId,
@@ -892,16 +898,16 @@ fn write_rollups(
     window_ms: i64,
 ) -> Result<(), MergeError> {
     for tier in [Tier::FiveMinutes, Tier::OneHour] {
-        let bms = block_ms(tier, window_ms);
-        let mut by_block: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
-        for &(ts, v) in samples {
+        let points = rollup::compute(samples, tier.resolution_ms());
+        let mut by_block: HashMap<i64, Vec<rollup::RollupPoint>> = HashMap::new();
+        for p in points {
             by_block
-                .entry(ts.div_euclid(bms))
+                .entry(rollup_block(p.ts, tier, window_ms))
                 .or_default()
-                .push((ts, v));
+                .push(p);
         }
-        for (b, s) in by_block {
-            merge_rollup(conn, tier, key(b, id), &s)?;
+        for (b, pts) in by_block {
+            merge_rollup(conn, tier, key(b, id), &pts)?;
         }
     }
     Ok(())

@@ -485,7 +485,16 @@ fn config_errors_display_one_per_line() {
 fn config_known_fields_are_learned_from_serde() {
     assert_eq!(
         known_fields(&[]),
-        Some(&["log_level", "data_dir", "http", "paths", "collectors", "storage"][..])
+        Some(
+            &[
+                "log_level",
+                "data_dir",
+                "http",
+                "paths",
+                "collectors",
+                "storage"
+            ][..]
+        )
     );
     let cpu = known_fields(&split_key("collectors.cpu")).unwrap();
     assert_eq!(cpu, &["enabled", "interval", "timeout"][..]);
