@@ -2,7 +2,9 @@
 //! are kept in small compressed blocks plus an uncompressed tail, so an active series costs
 //! well under 2 KiB even at a 15 s interval over a 2 h window.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use super::fxhash::FxHashMap;
 
 use super::codec;
 use super::index::SeriesId;
@@ -82,7 +84,7 @@ impl WindowBuf {
 /// All unsealed samples.
 #[derive(Debug, Default)]
 pub struct Head {
-    series: HashMap<SeriesId, BTreeMap<i64, WindowBuf>>,
+    series: FxHashMap<SeriesId, BTreeMap<i64, WindowBuf>>,
     samples: usize,
 }
 

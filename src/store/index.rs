@@ -1,9 +1,10 @@
 //! The in-memory series index: id ↔ (name, labels), and postings by metric name. Loaded from
 //! the `series` table at open; the writer adds new series; readers match selectors against it.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+
+use super::fxhash::{FxHashMap, FxHasher};
 
 use crate::model::Labels;
 
@@ -23,9 +24,9 @@ pub struct SeriesMeta {
 #[derive(Debug, Default)]
 pub struct SeriesIndex {
     /// Meta by id; ids are dense enough that a map keeps this simple.
-    meta: HashMap<SeriesId, SeriesMeta>,
+    meta: FxHashMap<SeriesId, SeriesMeta>,
     /// Hash of (name, labels) → ids with that hash (collisions compared in full).
-    by_hash: HashMap<u64, Vec<SeriesId>>,
+    by_hash: FxHashMap<u64, Vec<SeriesId>>,
     /// Metric name → ids.
     by_name: HashMap<String, Vec<SeriesId>>,
     max_id: SeriesId,
@@ -33,7 +34,7 @@ pub struct SeriesIndex {
 
 /// Hash of a series identity.
 pub fn series_hash(name: &str, labels: &[(String, String)]) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = FxHasher::default();
     name.hash(&mut h);
     for (k, v) in labels {
         k.hash(&mut h);

@@ -13,6 +13,7 @@
 //! BLOBs in `WITHOUT ROWID` tables waste space.
 
 pub mod codec;
+mod fxhash;
 mod head;
 mod headlog;
 mod index;

@@ -520,6 +520,10 @@ impl Writer {
         self.pending.clear();
         self.late.clear();
         let st = &self.shared.stats;
+        if let Ok(head) = self.shared.head.read() {
+            st.head_bytes
+                .store(head.memory_bytes() as u64, Ordering::Relaxed);
+        }
         st.flushes.fetch_add(1, Ordering::Relaxed);
         st.chunks_written.fetch_add(written, Ordering::Relaxed);
         st.flush_seconds_bits
