@@ -41,12 +41,14 @@ latency() { # port -> "median p99" in ms
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 scrape_both_for() { # seconds
+  local pids=()
   for _ in $(seq "$1"); do
-    curl -s -o /dev/null "http://127.0.0.1:$AM_PORT/metrics" &
-    curl -s -o /dev/null "http://127.0.0.1:$NE_PORT/metrics" &
+    curl -s -o /dev/null "http://127.0.0.1:$AM_PORT/metrics" & pids+=($!)
+    curl -s -o /dev/null "http://127.0.0.1:$NE_PORT/metrics" & pids+=($!)
     sleep 1
   done
-  wait
+  # Only the curls: a bare `wait` would also wait for the two daemons.
+  wait "${pids[@]}"
 }
 
 read -r am_med am_p99 < <(latency "$AM_PORT")
