@@ -79,21 +79,12 @@ impl Collector for ArpCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::model::MetricKind;
-    use std::path::PathBuf;
 
     const ARP: &str = include_str!("../../tests/fixtures/host/proc/net/arp");
     const HEADER: &str =
         "IP address       HW type     Flags       HW address            Mask     Device\n";
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     #[test]
     fn parses_real_arp() {

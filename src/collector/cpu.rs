@@ -189,16 +189,7 @@ impl Collector for CpuCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
+    use crate::collector::fixture_paths;
 
     fn value(f: &Family, cpu: &str, mode: &str) -> Option<f64> {
         f.samples

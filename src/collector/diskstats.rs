@@ -342,7 +342,7 @@ impl Collector for DiskstatsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use crate::collector::fixture_paths;
 
     /// Captured from this project's build machine (kernel 6.18): 20 fields per line.
     const REAL: &str = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
@@ -350,15 +350,6 @@ mod tests {
  254       0 vda 35336 6173 4154066 28044 10314 30725 9713400 67605 0 12568 96477 4343 36 238712 755 1049 72
  253       0 zram0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0
 ";
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     fn value(c: &Collection, name: &str, device: &str) -> Option<f64> {
         let fam = c.families.iter().find(|f| f.name == name)?;

@@ -403,6 +403,7 @@ impl Collector for FilesystemCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::config::HumanDuration;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -420,15 +421,6 @@ tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
 cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
 cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
 ";
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     fn get(c: &Collection, name: &str, mountpoint: &str) -> Option<f64> {
         let fam = c.families.iter().find(|f| f.name == name)?;

@@ -142,16 +142,7 @@ impl Collector for MemoryCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
+    use crate::collector::fixture_paths;
 
     fn get(m: &Meminfo, name: &str) -> Option<f64> {
         m.fields.iter().find(|f| f.name == name).map(|f| f.value)

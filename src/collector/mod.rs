@@ -137,6 +137,17 @@ impl HostPaths {
     }
 }
 
+/// The fixture `/proc` + `/sys` tree under `tests/fixtures/host`, for collector tests.
+#[cfg(test)]
+pub(crate) fn fixture_paths() -> HostPaths {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
+    HostPaths {
+        procfs: root.join("proc"),
+        sysfs: root.join("sys"),
+        rootfs: root,
+    }
+}
+
 /// Reads a file, mapping errors to [`CollectorError::Io`] with the path.
 pub fn read_to_string(path: &Path) -> Result<String, CollectorError> {
     std::fs::read_to_string(path).map_err(|source| CollectorError::Io {

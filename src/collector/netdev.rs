@@ -302,7 +302,7 @@ impl Collector for NetdevCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use crate::collector::fixture_paths;
 
     /// This machine's `/proc/net/dev`.
     const REAL: &str = "Inter-|   Receive                                                |  Transmit
@@ -312,15 +312,6 @@ mod tests {
   ifb1:       0       0    0    0    0     0          0         0        0       0    0    0    0     0       0          0
   eth0: 113182641    3143    0    0    0     0          0         0   176193    1802    0    0    0     0       0          0
 ";
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     fn value(c: &Collection, name: &str, device: &str) -> Option<f64> {
         let fam = c.families.iter().find(|f| f.name == name)?;

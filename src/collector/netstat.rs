@@ -207,21 +207,12 @@ impl Collector for NetstatCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::config::DEFAULT_NETSTAT_FIELDS;
-    use std::path::PathBuf;
 
     const NETSTAT: &str = include_str!("../../tests/fixtures/host/proc/net/netstat");
     const SNMP: &str = include_str!("../../tests/fixtures/host/proc/net/snmp");
     const SNMP6: &str = include_str!("../../tests/fixtures/host/proc/net/snmp6");
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     fn get(fields: &[NetstatField], protocol: &str, field: &str) -> Option<f64> {
         fields

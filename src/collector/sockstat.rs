@@ -201,20 +201,11 @@ impl Collector for SockstatCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::model::MetricKind;
-    use std::path::PathBuf;
 
     const SOCKSTAT: &str = include_str!("../../tests/fixtures/host/proc/net/sockstat");
     const SOCKSTAT6: &str = include_str!("../../tests/fixtures/host/proc/net/sockstat6");
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     #[test]
     fn parses_real_sockstat() {

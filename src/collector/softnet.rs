@@ -182,19 +182,10 @@ impl Collector for SoftnetCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::model::MetricKind;
-    use std::path::PathBuf;
 
     const SOFTNET: &str = include_str!("../../tests/fixtures/host/proc/net/softnet_stat");
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     #[test]
     fn parses_real_softnet_stat() {

@@ -88,17 +88,8 @@ impl Collector for VmstatCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collector::fixture_paths;
     use crate::config::DEFAULT_VMSTAT_FIELDS;
-    use std::path::PathBuf;
-
-    fn fixture_paths() -> HostPaths {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/host");
-        HostPaths {
-            procfs: root.join("proc"),
-            sysfs: root.join("sys"),
-            rootfs: root,
-        }
-    }
 
     #[test]
     fn parses_real_vmstat() {

@@ -5,48 +5,16 @@
 use std::io::{Read, Write};
 
 use super::index::SeriesId;
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v: u64 = 0;
-    let mut shift = 0;
-    loop {
-        let b = *data.get(*pos)?;
-        *pos += 1;
-        if shift > 63 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-        shift += 7;
-    }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
+use super::varint;
 
 /// Encodes samples into a row BLOB.
 pub fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
     let mut raw = Vec::with_capacity(samples.len() * 12 + 8);
-    put_varint(&mut raw, samples.len() as u64);
+    varint::put(&mut raw, samples.len() as u64);
     let mut prev_ts = 0i64;
     for &(id, ts, v) in samples {
-        put_varint(&mut raw, u64::from(id));
-        put_varint(&mut raw, zigzag(ts.wrapping_sub(prev_ts)));
+        varint::put(&mut raw, u64::from(id));
+        varint::put(&mut raw, varint::zigzag(ts.wrapping_sub(prev_ts)));
         raw.extend_from_slice(&v.to_bits().to_le_bytes());
         prev_ts = ts;
     }
@@ -63,13 +31,13 @@ pub fn decode(blob: &[u8]) -> Option<Vec<(SeriesId, i64, f64)>> {
         .read_to_end(&mut raw)
         .ok()?;
     let mut pos = 0;
-    let n = get_varint(&raw, &mut pos)? as usize;
+    let n = varint::get(&raw, &mut pos)? as usize;
     // Each sample takes at least 10 bytes: bound the allocation by the data present.
     let mut out = Vec::with_capacity(n.min(raw.len() / 10 + 1));
     let mut prev_ts = 0i64;
     for _ in 0..n {
-        let id = SeriesId::try_from(get_varint(&raw, &mut pos)?).ok()?;
-        let ts = prev_ts.wrapping_add(unzigzag(get_varint(&raw, &mut pos)?));
+        let id = SeriesId::try_from(varint::get(&raw, &mut pos)?).ok()?;
+        let ts = prev_ts.wrapping_add(varint::unzigzag(varint::get(&raw, &mut pos)?));
         let bytes: [u8; 8] = raw.get(pos..pos + 8)?.try_into().ok()?;
         pos += 8;
         out.push((id, ts, f64::from_bits(u64::from_le_bytes(bytes))));

@@ -21,6 +21,7 @@ mod reader;
 mod rollup;
 mod schema;
 mod source;
+mod varint;
 mod writer;
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::codec;
 use super::is_stale;
+use super::varint;
 
 /// One bucket of a rollup tier.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,31 +98,6 @@ pub fn merge(old: Vec<RollupPoint>, new: &[RollupPoint]) -> Vec<RollupPoint> {
     out
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(data: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = *data.get(*pos)?;
-        *pos += 1;
-        if shift > 63 {
-            return None;
-        }
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-        shift += 7;
-    }
-}
-
 /// Encodes points (sorted by ts).
 pub fn encode(points: &[RollupPoint]) -> Vec<u8> {
     let mut out = vec![1u8];
@@ -130,7 +106,7 @@ pub fn encode(points: &[RollupPoint]) -> Vec<u8> {
     for f in fields {
         let col: Vec<(i64, f64)> = points.iter().map(|p| (p.ts, f(p))).collect();
         let blob = codec::encode(&col);
-        put_varint(&mut out, blob.len() as u64);
+        varint::put(&mut out, blob.len() as u64);
         out.extend_from_slice(&blob);
     }
     out
@@ -144,7 +120,7 @@ pub fn decode(data: &[u8]) -> Option<Vec<RollupPoint>> {
     let mut pos = 1;
     let mut cols: Vec<Vec<(i64, f64)>> = Vec::with_capacity(5);
     for _ in 0..5 {
-        let len = get_varint(data, &mut pos)? as usize;
+        let len = varint::get(data, &mut pos)? as usize;
         let blob = data.get(pos..pos.checked_add(len)?)?;
         pos += len;
         cols.push(codec::decode(blob).ok()?);
