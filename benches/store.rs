@@ -41,22 +41,24 @@ fn ingest(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = std::time::Instant::now();
             for _ in 0..iters {
-                let mut samples = Vec::with_capacity(series * per_batch_ts);
-                for _ in 0..per_batch_ts {
-                    tick += 1;
-                    for (i, l) in names.iter().enumerate() {
-                        samples.push((
-                            "node_cpu_seconds_total".to_string(),
-                            l.clone(),
-                            T0 + tick * 1000,
-                            (tick as f64) * 0.01 + i as f64,
-                        ));
-                    }
-                }
+                // Grouped per series, the form imports use: one lookup per series and batch.
+                let first = tick + 1;
+                tick += per_batch_ts as i64;
+                let groups = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let points = (first..=tick)
+                            .map(|t| (T0 + t * 1000, (t as f64) * 0.01 + i as f64))
+                            .collect();
+                        ("node_cpu_seconds_total".to_string(), l.clone(), points)
+                    })
+                    .collect();
                 store
                     .write_blocking(WriteBatch {
                         source: String::new(),
-                        samples,
+                        samples: Vec::new(),
+                        series: groups,
                     })
                     .unwrap_or_else(|e| panic!("{e}"));
             }
@@ -106,6 +108,7 @@ fn reads(c: &mut Criterion) {
                 .write_blocking(WriteBatch {
                     source: String::new(),
                     samples: std::mem::take(&mut batch),
+                    ..Default::default()
                 })
                 .unwrap_or_else(|e| panic!("{e}"));
         }
@@ -123,6 +126,7 @@ fn reads(c: &mut Criterion) {
                 .write_blocking(WriteBatch {
                     source: String::new(),
                     samples: std::mem::take(&mut batch),
+                    ..Default::default()
                 })
                 .unwrap_or_else(|e| panic!("{e}"));
         }
@@ -131,6 +135,7 @@ fn reads(c: &mut Criterion) {
         .write_blocking(WriteBatch {
             source: String::new(),
             samples: batch,
+            ..Default::default()
         })
         .unwrap_or_else(|e| panic!("{e}"));
     store.compact().unwrap_or_else(|e| panic!("{e}"));

@@ -18,15 +18,13 @@ fn bytes_per_sample(series: &[recording::Series], every: usize) -> (f64, u64, us
     let mut n = 0;
     for (key, samples) in series {
         let (name, labels) = recording::split_key(key);
+        let points: Vec<(i64, f64)> = samples.iter().step_by(every).copied().collect();
+        n += points.len();
         let batch = WriteBatch {
             source: String::new(),
-            samples: samples
-                .iter()
-                .step_by(every)
-                .map(|(t, v)| (name.clone(), labels.clone(), *t, *v))
-                .collect(),
+            samples: Vec::new(),
+            series: vec![(name, labels, points)],
         };
-        n += batch.samples.len();
         store.write_blocking(batch).unwrap();
     }
     store.compact().unwrap();

@@ -391,6 +391,9 @@ pub struct WriteBatch {
     pub source: String,
     /// Samples as (name, labels, timestamp ms, value).
     pub samples: Vec<(String, Labels, i64, f64)>,
+    /// Samples grouped by series as (name, labels, [(timestamp ms, value)]): the cheap form
+    /// for bulk writes (imports), one series lookup per group instead of per sample.
+    pub series: Vec<(String, Labels, Vec<(i64, f64)>)>,
 }
 
 impl WriteBatch {
@@ -411,6 +414,7 @@ impl WriteBatch {
         WriteBatch {
             source: b.collector.clone(),
             samples,
+            series: Vec::new(),
         }
     }
 }

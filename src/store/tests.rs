@@ -22,6 +22,7 @@ type TestSample<'a> = (&'a str, &'a [(&'a str, &'a str)], i64, f64);
 fn batch(source: &str, samples: &[TestSample]) -> WriteBatch {
     WriteBatch {
         source: source.into(),
+        series: Vec::new(),
         samples: samples
             .iter()
             .map(|(n, l, t, v)| {
@@ -271,6 +272,7 @@ fn size_cap_drops_oldest_and_stays_within_five_percent() {
             .write_blocking(WriteBatch {
                 source: String::new(),
                 samples,
+                ..Default::default()
             })
             .unwrap();
     }

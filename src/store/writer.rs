@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::head::Head;
 use super::index::{labels_from_json, labels_to_json, SeriesId, SeriesMeta};
 use super::{
     codec, headlog, rollup, schema, Shared, StoreConfig, StoreError, Tier, WriteBatch,
@@ -368,55 +369,84 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, b: WriteBatch) {
-        let mut ids = Vec::with_capacity(b.samples.len());
-        {
+    /// Ids of the given series, creating the unknown ones.
+    fn resolve(&mut self, keys: &[(&str, &[(String, String)])]) -> Vec<Option<SeriesId>> {
+        let mut ids: Vec<Option<SeriesId>> = {
             let ix = match self.shared.index.read() {
                 Ok(ix) => ix,
                 Err(p) => p.into_inner(),
             };
-            for (name, labels, _, _) in &b.samples {
-                ids.push(ix.get(name, labels));
+            keys.iter().map(|(n, l)| ix.get(n, l)).collect()
+        };
+        for (i, (name, labels)) in keys.iter().enumerate() {
+            if ids[i].is_some() {
+                continue;
             }
+            // An earlier entry of this batch may have created the series already.
+            let known = match self.shared.index.read() {
+                Ok(ix) => ix.get(name, labels),
+                Err(p) => p.into_inner().get(name, labels),
+            };
+            ids[i] = match known {
+                Some(id) => Some(id),
+                None => match self.create_series(name, labels) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        tracing::error!(series = %name, "cannot create series: {e}");
+                        None
+                    }
+                },
+            };
         }
-        for (i, (name, labels, _, _)) in b.samples.iter().enumerate() {
-            if ids[i].is_none() {
-                // An earlier sample of this batch may have created the series already.
-                let known = match self.shared.index.read() {
-                    Ok(ix) => ix.get(name, labels),
-                    Err(p) => p.into_inner().get(name, labels),
-                };
-                if known.is_some() {
-                    ids[i] = known;
-                    continue;
-                }
-                match self.create_series(name, labels) {
-                    Ok(id) => ids[i] = Some(id),
-                    Err(e) => tracing::error!(series = %name, "cannot create series: {e}"),
-                }
-            }
+        ids
+    }
+
+    /// Routes one sample: the head (and the next head-log row), or the late list when its
+    /// window is already sealed. Returns whether it was accepted.
+    fn accept(&mut self, head: &mut Head, id: SeriesId, ts: i64, v: f64) -> bool {
+        let w = ts.div_euclid(self.window_ms);
+        if self.watermark.is_some_and(|wm| w <= wm) {
+            self.late.push((id, ts, v));
+            true
+        } else if head.push(id, w, ts, v) {
+            self.pending.push((id, ts, v));
+            true
+        } else {
+            self.shared
+                .stats
+                .out_of_order
+                .fetch_add(1, Ordering::Relaxed);
+            false
         }
-        let mut head = match self.shared.head.write() {
+    }
+
+    fn write(&mut self, b: WriteBatch) {
+        let keys: Vec<(&str, &[(String, String)])> = b
+            .samples
+            .iter()
+            .map(|(n, l, _, _)| (n.as_str(), l.as_slice()))
+            .chain(b.series.iter().map(|(n, l, _)| (n.as_str(), l.as_slice())))
+            .collect();
+        let ids = self.resolve(&keys);
+        drop(keys);
+        let shared = self.shared.clone();
+        let mut head = match shared.head.write() {
             Ok(h) => h,
             Err(p) => p.into_inner(),
         };
         let mut accepted = 0u64;
         let mut max_ts = i64::MIN;
-        for ((_, _, ts, v), id) in b.samples.iter().zip(&ids) {
+        let (sample_ids, series_ids) = ids.split_at(b.samples.len());
+        for ((_, _, ts, v), id) in b.samples.iter().zip(sample_ids) {
             let Some(id) = *id else { continue };
             max_ts = max_ts.max(*ts);
-            let w = ts.div_euclid(self.window_ms);
-            if self.watermark.is_some_and(|wm| w <= wm) {
-                self.late.push((id, *ts, *v));
-                accepted += 1;
-            } else if head.push(id, w, *ts, *v) {
-                self.pending.push((id, *ts, *v));
-                accepted += 1;
-            } else {
-                self.shared
-                    .stats
-                    .out_of_order
-                    .fetch_add(1, Ordering::Relaxed);
+            accepted += u64::from(self.accept(&mut head, id, *ts, *v));
+        }
+        for ((_, _, points), id) in b.series.iter().zip(series_ids) {
+            let Some(id) = *id else { continue };
+            for &(ts, v) in points {
+                max_ts = max_ts.max(ts);
+                accepted += u64::from(self.accept(&mut head, id, ts, v));
             }
         }
         if !b.source.is_empty() && max_ts != i64::MIN {
