@@ -18,10 +18,12 @@ use tokio_util::sync::CancellationToken;
 use crate::collector::{self, CollectorSpec};
 use crate::config::{self, Config, ConfigErrors, ConfigSource, LoadedConfig};
 use crate::health::Health;
+use crate::http::api::QueryApi;
 use crate::http::{self, AppState, Limits};
 use crate::pipeline::{self, Cache, Message, NullSink, Progress, Shared, Sink};
+use crate::query::{Engine, Limits as QueryLimits, Source};
 use crate::selfmetrics::SelfMetrics;
-use crate::store::{Store, StoreConfig, StoreError};
+use crate::store::{Store, StoreConfig, StoreError, StoreSource};
 use crate::systemd;
 
 /// How long shutdown waits for tasks before giving up on them.
@@ -124,6 +126,26 @@ pub fn store_config(cfg: &Config) -> StoreConfig {
         max_size_bytes: s.max_size.0,
         ..StoreConfig::default()
     }
+}
+
+/// Query limits from `[query]`.
+pub fn query_limits(cfg: &Config) -> QueryLimits {
+    QueryLimits {
+        max_points: cfg.query.max_points,
+        max_series: cfg.query.max_series,
+        timeout: cfg.query.timeout.0,
+    }
+}
+
+/// The engine of the HTTP API. Its timeout is also kept under `http.request_timeout`, so a
+/// slow query ends with Prometheus' `timeout` error rather than the generic 408 of the
+/// request timeout layer.
+fn api_engine(cfg: &Config) -> Engine {
+    let mut limits = query_limits(cfg);
+    let request = cfg.http.request_timeout.0;
+    let margin = Duration::from_millis(100).min(request / 2);
+    limits.timeout = limits.timeout.min(request - margin);
+    Engine::new(limits)
 }
 
 fn limits(cfg: &Config) -> Limits {
@@ -286,10 +308,15 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     });
 
     let api_key = Arc::new(RwLock::new(cfg.http.api_key.clone()));
+    let query_source = store
+        .clone()
+        .map(|s| Arc::new(StoreSource::new(s)) as Arc<dyn Source>);
+    let query_api = QueryApi::new(query_source, api_engine(&cfg));
     let state = AppState {
         shared: shared.clone(),
         api_key: api_key.clone(),
         stall_after: STALL_AFTER,
+        query: query_api.clone(),
     };
     let app = http::router(state, limits(&cfg));
     let http_cancel = root.child_token();
@@ -400,6 +427,9 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
                 }
                 if let Ok(mut k) = api_key.write() {
                     k.clone_from(&new_cfg.http.api_key);
+                }
+                if let Ok(mut e) = query_api.engine.write() {
+                    *e = api_engine(&new_cfg);
                 }
                 let old_names = collectors.names.clone();
                 collectors.stop().await;

@@ -47,8 +47,143 @@ enum Command {
     Validate(ConfigArg),
     /// Check config, data directory, port, systemd/journald and every enabled collector.
     Doctor(ConfigArg),
+    /// Evaluate a PromQL expression: asks the running daemon, or reads the database directly
+    /// when none answers.
+    Query(QueryArgs),
+    /// Backfill an OpenMetrics file with timestamps into the database (stop the daemon first).
+    Import(ImportArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// The PromQL expression, e.g. 'rate(node_cpu_seconds_total{mode="idle"}[5m])'.
+    expr: String,
+    /// Range query over this span ending now (or at --at), e.g. 1h; without it, an instant query.
+    #[arg(long, value_parser = duration_arg)]
+    since: Option<std::time::Duration>,
+    /// Step of a range query (default: the span / 120, at least 1s).
+    #[arg(long, value_parser = duration_arg, requires = "since")]
+    step: Option<std::time::Duration>,
+    /// Evaluation time (range end): Unix seconds or RFC 3339 (default now).
+    #[arg(long, value_parser = time_arg)]
+    at: Option<i64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: automon::cli::query::Format,
+    /// Read this data directory directly, without asking the daemon.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Daemon URL (default: http:// plus http.listen from the config).
+    #[arg(long, conflicts_with = "data_dir")]
+    url: Option<String>,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// OpenMetrics file with timestamps ("-" for standard input), e.g. from
+    /// `xz -dc recording.om.xz | automon import -`.
+    file: PathBuf,
+    /// Data directory to import into (default: data_dir from the config).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+fn duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    automon::query::params::parse_duration(s)
+}
+
+fn time_arg(s: &str) -> Result<i64, String> {
+    automon::query::params::parse_time(s)
+}
+
+/// Loads the config for a client subcommand; exit code 2 when it is invalid.
+fn client_config(c: &ConfigArg) -> Result<config::Config, ExitCode> {
+    config::load(&c.source()).map(|l| l.config).map_err(|e| {
+        eprintln!("automon: invalid configuration:\n{e}");
+        ExitCode::from(2)
+    })
+}
+
+fn query(args: QueryArgs) -> ExitCode {
+    use automon::cli::query;
+    let cfg = match client_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = query::Target {
+        url: match (&args.url, &args.data_dir) {
+            (Some(u), _) => Some(u.clone()),
+            (None, Some(_)) => None,
+            (None, None) => Some(query::url_for_listen(&cfg.http.listen)),
+        },
+        api_key: cfg.http.api_key.clone(),
+        data_dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| automon::daemon::data_dir(&cfg)),
+        limits: automon::daemon::query_limits(&cfg),
+    };
+    let req = query::Request {
+        expr: args.expr,
+        since: args.since,
+        step: args.step,
+        at: args.at,
+    };
+    match query::run(&req, &target).and_then(|(data, via)| {
+        eprintln!("automon query: {via}");
+        query::render(&data, args.format)
+    }) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("automon query: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn import(args: ImportArgs) -> ExitCode {
+    use automon::cli::import;
+    let cfg = match client_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| automon::daemon::data_dir(&cfg));
+    let store_cfg = automon::daemon::store_config(&cfg);
+    let raw = store_cfg.retention_raw;
+    let result = import::read_input(&args.file).and_then(|text| {
+        import::import(&text, &args.file, &dir, store_cfg, |n, span| {
+            eprintln!(
+                "automon import: {n} samples checked; writing into {}",
+                dir.display()
+            );
+            let now = automon::query::params::now_ms();
+            if let Some(w) = import::retention_warning(span, now, raw) {
+                eprintln!("automon import: {w}");
+            }
+        })
+    });
+    match result {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("automon import: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -97,6 +232,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Run(c) => run(c.source()),
+        Command::Query(args) => query(args),
+        Command::Import(args) => import(args),
     }
 }
 

@@ -2,7 +2,8 @@
 //! `prometheus` registry and appended to `/metrics`.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::collector::scheduler::Outcome;
@@ -25,6 +26,9 @@ pub struct SelfMetrics {
     pub reload_success_timestamp: Gauge,
     /// `automon_http_requests_total{handler,code}`.
     pub http_requests: IntCounterVec,
+    /// `automon_query_duration_seconds{endpoint}`: time to answer API queries, successful
+    /// or not.
+    pub query_duration: HistogramVec,
     store: StoreMetrics,
 }
 
@@ -163,6 +167,18 @@ fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCo
     c
 }
 
+fn histogram_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    // From 1 ms (one series, warm) to 2 minutes (the default query timeout).
+    let buckets = vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        120.0,
+    ];
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let _ = reg.register(Box::new(h.clone()));
+    h
+}
+
 impl SelfMetrics {
     /// Registers every self-metric.
     pub fn new() -> Self {
@@ -227,6 +243,12 @@ impl SelfMetrics {
                 "automon_http_requests_total",
                 "HTTP requests by handler and status code.",
                 &["handler", "code"],
+            ),
+            query_duration: histogram_vec(
+                &registry,
+                "automon_query_duration_seconds",
+                "Time to evaluate API queries, by endpoint.",
+                &["endpoint"],
             ),
             registry,
         }

@@ -501,6 +501,24 @@ impl Merged {
         self.validate_http(config);
         self.validate_collectors(&config.collectors);
         self.validate_storage(&config.storage);
+        self.validate_query(&config.query);
+    }
+
+    fn validate_query(&mut self, query: &super::QueryConfig) {
+        let super::QueryConfig {
+            max_points,
+            max_series,
+            timeout,
+        } = query;
+        if *max_points == 0 {
+            self.errors
+                .push(self.error("query.max_points", "must be greater than 0"));
+        }
+        if *max_series == 0 {
+            self.errors
+                .push(self.error("query.max_series", "must be greater than 0"));
+        }
+        self.positive("query.timeout", *timeout);
     }
 
     fn validate_storage(&mut self, storage: &super::StorageConfig) {

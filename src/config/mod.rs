@@ -97,6 +97,8 @@ pub struct Config {
     pub collectors: CollectorsConfig,
     /// Local time-series storage.
     pub storage: StorageConfig,
+    /// Query limits of the HTTP API and `automon query`.
+    pub query: QueryConfig,
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`"500MB"`, `"1GiB"`).
@@ -183,6 +185,29 @@ impl Default for StorageConfig {
             retention_5m: HumanDuration(Duration::from_secs(90 * 86_400)),
             retention_1h: HumanDuration(Duration::from_secs(730 * 86_400)),
             max_size: ByteSize(1 << 30),
+        }
+    }
+}
+
+/// `[query]`: limits of one query, for `/api/v1/query*` and `automon query`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct QueryConfig {
+    /// Samples (or rollup buckets) loaded plus points returned by one query.
+    pub max_points: usize,
+    /// Series one query may load.
+    pub max_series: usize,
+    /// Wall-clock budget of one query (`http.request_timeout` also bounds API queries).
+    pub timeout: HumanDuration,
+}
+
+impl Default for QueryConfig {
+    /// Prometheus' defaults (50 million samples, 2 minutes) and 100,000 series.
+    fn default() -> Self {
+        QueryConfig {
+            max_points: 50_000_000,
+            max_series: 100_000,
+            timeout: HumanDuration(Duration::from_secs(120)),
         }
     }
 }

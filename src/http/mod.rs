@@ -1,9 +1,11 @@
-//! The HTTP surface (axum): `/metrics`, `/health`, and an index page. Later issues add the
-//! query and alert APIs as further routes on the same router.
+//! The HTTP surface (axum): `/metrics`, `/health`, an index page, and the
+//! Prometheus-compatible query API under `/api/v1/` ([`api`]).
 //!
 //! Architecture Invariant: handlers here read pre-computed state (the cache, the health map);
-//! none waits on a collector, so scrapes and health checks answer while collectors hang.
+//! none waits on a collector, so scrapes and health checks answer while collectors hang. The
+//! query API does its work on blocking threads, never on the async workers.
 
+pub mod api;
 mod auth;
 
 use std::sync::{Arc, RwLock};
@@ -35,6 +37,8 @@ pub struct AppState {
     pub api_key: Arc<RwLock<Option<String>>>,
     /// Pipeline age beyond which `/health` reports it stalled.
     pub stall_after: Duration,
+    /// The query engine and its data source, for `/api/v1/`.
+    pub query: api::QueryApi,
 }
 
 /// Request limits from the config.
@@ -54,6 +58,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/", get(index))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/api/v1/query", get(api::query).post(api::query))
+        .route(
+            "/api/v1/query_range",
+            get(api::query_range).post(api::query_range),
+        )
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/metadata", get(api::metadata))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
@@ -73,10 +87,20 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // A fixed set of label values: arbitrary paths must not create new series.
     let handler = match req.uri().path() {
         "/metrics" => "/metrics",
         "/health" => "/health",
         "/" => "/",
+        "/api/v1/query" => "/api/v1/query",
+        "/api/v1/query_range" => "/api/v1/query_range",
+        "/api/v1/series" => "/api/v1/series",
+        "/api/v1/labels" => "/api/v1/labels",
+        "/api/v1/status/buildinfo" => "/api/v1/status/buildinfo",
+        "/api/v1/metadata" => "/api/v1/metadata",
+        p if p.starts_with("/api/v1/label/") && p.ends_with("/values") => {
+            "/api/v1/label/:name/values"
+        }
         _ => "other",
     };
     let resp = next.run(req).await;

@@ -52,6 +52,7 @@ mod error;
 mod eval;
 pub(crate) mod functions;
 mod memory;
+pub mod params;
 mod plan;
 pub mod source;
 pub mod value;

@@ -218,6 +218,16 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
     })
 }
 
+/// Parses a bare series selector (`up{job="node"}`, for `match[]`) into its matchers.
+pub(crate) fn parse_selector(text: &str) -> Result<Vec<LabelMatcher>, QueryError> {
+    match pp::parse(text).map_err(QueryError::Parse)? {
+        Expr::VectorSelector(vs) => Ok(convert_selector(&vs)?.matchers),
+        _ => Err(QueryError::BadRequest(format!(
+            "invalid parameter \"match[]\": {text:?} is not a series selector"
+        ))),
+    }
+}
+
 fn unsupported(what: impl Into<String>) -> QueryError {
     QueryError::Unsupported(what.into())
 }

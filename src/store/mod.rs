@@ -225,6 +225,60 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the storage writer has stopped")]
     WriterGone,
+    /// Another process (a running daemon, an import) has the database open for writing.
+    #[error("database in {dir} is in use by another automon process{holder} (stop the daemon first, e.g. `systemctl stop automon`, or use another data directory)")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// `" (pid N)"` when the lock file names the holder, else empty.
+        holder: String,
+    },
+}
+
+/// Lock file beside the database: one writer per data directory, across processes.
+pub const LOCK_FILE: &str = "automon.lock";
+
+/// Takes the data directory's writer lock (`flock`, released by the kernel when the process
+/// dies, so a crash never leaves a stale lock). SQLite alone would let a second process write
+/// too, but the series index lives in the writer's memory: two writers would hand out the
+/// same series ids.
+fn lock_dir(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let io = |source| StoreError::Io {
+        path: path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut lock) => {
+            // The pid is only for the error message of whoever comes second.
+            let _ = lock.set_len(0);
+            let _ = lock.rewind();
+            let _ = write!(lock, "{}", std::process::id());
+            Ok(lock)
+        }
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            Err(StoreError::Locked {
+                dir: dir.to_owned(),
+                holder: if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                },
+            })
+        }
+        Err((_, errno)) => Err(io(std::io::Error::from(errno))),
+    }
 }
 
 /// File name of the database inside the data directory.
@@ -245,6 +299,8 @@ pub struct Store {
     tx: std::sync::mpsc::SyncSender<writer::Msg>,
     thread: Option<std::thread::JoinHandle<()>>,
     window_ms: i64,
+    /// Held for the store's lifetime; dropped after the writer thread has stopped.
+    _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl std::fmt::Debug for Store {
@@ -261,6 +317,7 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
+        let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
         let shared = Arc::new(Shared::default());
         let window_ms = cfg.window.as_millis().max(1) as i64;
@@ -279,6 +336,7 @@ impl Store {
             tx,
             thread: Some(thread),
             window_ms,
+            _lock: lock,
         })
     }
 
@@ -383,6 +441,9 @@ pub fn open_read_only(dir: &Path) -> Result<Reader, StoreError> {
     Reader::open(&path, shared, window_ms)
 }
 
+/// One series' samples in a [`WriteBatch`]: name, labels, `(timestamp ms, value)` pairs.
+pub type SeriesSamples = (String, Labels, Vec<(i64, f64)>);
+
 /// Samples to write: series given by name and labels (without `__name__`).
 #[derive(Debug, Default, Clone)]
 pub struct WriteBatch {
@@ -393,7 +454,7 @@ pub struct WriteBatch {
     pub samples: Vec<(String, Labels, i64, f64)>,
     /// Samples grouped by series as (name, labels, [(timestamp ms, value)]): the cheap form
     /// for bulk writes (imports), one series lookup per group instead of per sample.
-    pub series: Vec<(String, Labels, Vec<(i64, f64)>)>,
+    pub series: Vec<SeriesSamples>,
 }
 
 impl WriteBatch {

@@ -370,3 +370,23 @@ fn store_source_answers_like_the_in_memory_source() {
         serde_json::to_string(&b).unwrap()
     );
 }
+
+#[test]
+fn a_second_writer_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let first = Store::open(dir.path(), cfg(clock.clone())).unwrap();
+    let err = Store::open(dir.path(), cfg(clock.clone())).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Locked { .. }), "{msg}");
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    first.close().unwrap();
+    // Released on close.
+    Store::open(dir.path(), cfg(clock))
+        .unwrap()
+        .close()
+        .unwrap();
+}

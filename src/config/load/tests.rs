@@ -475,8 +475,8 @@ fn config_errors_display_one_per_line() {
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
         vec![
-            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage)",
-            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage)",
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
         ]
     );
 }
@@ -492,7 +492,8 @@ fn config_known_fields_are_learned_from_serde() {
                 "http",
                 "paths",
                 "collectors",
-                "storage"
+                "storage",
+                "query"
             ][..]
         )
     );

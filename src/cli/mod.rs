@@ -1,0 +1,5 @@
+//! Library side of the `automon query` and `automon import` subcommands; `main.rs` only
+//! parses arguments and prints.
+
+pub mod import;
+pub mod query;
