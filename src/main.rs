@@ -246,6 +246,7 @@ fn run(source: ConfigSource) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    automon::alloc::limit_malloc_arenas();
     automon::logging::init(loaded.config.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
