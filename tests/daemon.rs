@@ -49,25 +49,7 @@ fn metrics_contain_host_families_and_pass_promtool() {
         sample_value(&body, "automon_collector_success{collector=\"cpu\"}"),
         Some(1.0)
     );
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_promtool_clean(&out);
+    promtool_check_metrics(&body);
 }
 
 #[test]

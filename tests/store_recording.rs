@@ -39,16 +39,8 @@ fn bytes_per_sample(series: &[recording::Series], every: usize) -> (f64, u64, us
 
 #[test]
 fn database_bytes_per_sample_on_recording() {
-    let series = match recording::load() {
-        Ok(Some(s)) => s,
-        Ok(None) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("recording missing at {}", recording::PATH)
-        }
-        Ok(None) => {
-            eprintln!("skipping: recording missing at {}", recording::PATH);
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(series) = recording::load_or_skip() else {
+        return;
     };
     let (b1, size1, n1) = bytes_per_sample(&series, 1);
     let (b15, size15, n15) = bytes_per_sample(&series, 15);

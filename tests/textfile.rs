@@ -85,23 +85,5 @@ fn textfiles_are_served_and_problems_reported() {
     let (_, h) = d.health();
     assert!(h["collectors"]["textfile"]["note"].is_null(), "{h}");
 
-    let Some(promtool) = require_tool("promtool") else {
-        return;
-    };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_promtool_clean(&out);
+    promtool_check_metrics(&body);
 }

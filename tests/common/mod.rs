@@ -249,3 +249,27 @@ pub fn assert_promtool_clean(out: &std::process::Output) {
         unexpected.join("\n")
     );
 }
+
+/// Lints an exposition with `promtool check metrics` (see [`assert_promtool_clean`]); skips
+/// outside CI when promtool is missing.
+pub fn promtool_check_metrics(body: &str) {
+    let Some(promtool) = require_tool("promtool") else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn promtool");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert_promtool_clean(&out);
+}
