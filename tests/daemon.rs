@@ -257,21 +257,7 @@ fn api_key_protects_metrics_but_not_health() {
 
 #[test]
 fn non_loopback_listen_without_key_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("automon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data_dir = {:?}\n[http]\nlisten = \"0.0.0.0:0\"\n",
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let (out, _dir) = cli_with_config("run", "[http]\nlisten = \"0.0.0.0:0\"\n");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("api_key_file"), "{err}");
@@ -358,24 +344,28 @@ fn version_and_help() {
 
 #[test]
 fn doctor_prints_a_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("automon.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:0\"\n",
-            dir.path().join("data")
-        ),
-    )
-    .unwrap();
-    let out = std::process::Command::new(bin())
-        .args(["doctor", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let (out, _dir) = cli_with_config("doctor", "[http]\nlisten = \"127.0.0.1:0\"\n");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("PASS  config"), "{table}");
     assert!(table.contains("collector cpu"), "{table}");
     assert!(table.contains("data directory"), "{table}");
     assert!(out.status.success(), "{table}");
+}
+
+/// Runs `automon <subcommand> --config <file>` with `config` (a temp `data_dir` added) and
+/// returns its output; the temp dir is returned so paths stay valid.
+fn cli_with_config(subcommand: &str, config: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("automon.toml");
+    std::fs::write(
+        &cfg,
+        format!("data_dir = {:?}\n{config}", dir.path().join("data")),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin())
+        .args([subcommand, "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    (out, dir)
 }

@@ -824,6 +824,16 @@ fn map_merge(path: &Path, e: MergeError) -> StoreError {
     }
 }
 
+/// The BLOB stored under `k` in `tier`'s table, if any.
+fn read_blob(conn: &Connection, tier: Tier, k: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        &format!("SELECT data FROM {} WHERE key = ?1", tier.table()),
+        [k],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 /// Read-modify-write of one raw chunk: existing samples plus `new` (sorted), new values
 /// winning on equal timestamps.
 fn merge_samples(
@@ -832,13 +842,7 @@ fn merge_samples(
     k: i64,
     new: &[(i64, f64)],
 ) -> Result<(), MergeError> {
-    let existing: Option<Vec<u8>> = conn
-        .query_row(
-            &format!("SELECT data FROM {} WHERE key = ?1", tier.table()),
-            [k],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let existing = read_blob(conn, tier, k)?;
     let merged = match existing {
         None => new.to_vec(),
         Some(blob) => {
@@ -893,13 +897,7 @@ fn merge_rollup(
     if points.is_empty() {
         return Ok(());
     }
-    let existing: Option<Vec<u8>> = conn
-        .query_row(
-            &format!("SELECT data FROM {} WHERE key = ?1", tier.table()),
-            [k],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let existing = read_blob(conn, tier, k)?;
     let merged = match existing {
         None => points.to_vec(),
         Some(blob) => {
