@@ -3,6 +3,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alert;
 pub mod alloc;
 pub mod cli;
 pub mod collector;

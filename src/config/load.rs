@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use serde::de::value::Error as ProbeError;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use toml_edit::TableLike;
 
 use super::{
@@ -375,7 +374,7 @@ impl Merged {
     /// Steps 4 to 6 of the pipeline; returns the config and the secret files read.
     fn finish(mut self) -> Result<(Config, Vec<PathBuf>), ConfigErrors> {
         let mut secret_files = Vec::new();
-        if let Some(mut config) = self.typed() {
+        if let Some(mut config) = self.typed::<Config>() {
             self.resolve_secrets(&mut config, &mut secret_files);
             self.validate(&config);
             if self.errors.is_empty() {
@@ -387,7 +386,7 @@ impl Merged {
 
     /// Deserializes the tree into [`Config`], recording type errors and unknown keys.
     /// Returns `None` only if some error could not be removed from the tree.
-    fn typed(&mut self) -> Option<Config> {
+    fn typed<T: serde::de::DeserializeOwned>(&mut self) -> Option<T> {
         let mut tree = self.root.clone();
         // Each round removes one value, so there are at most as many rounds as values.
         for _ in 0..=self.origins.len() {
@@ -395,10 +394,10 @@ impl Merged {
             let value = toml::Value::Table(tree.clone());
             let mut on_ignored = |p: serde_ignored::Path<'_>| unknown.push(ignored_path(&p));
             let ignored = serde_ignored::Deserializer::new(value, &mut on_ignored);
-            match serde_path_to_error::deserialize::<_, Config>(ignored) {
+            match serde_path_to_error::deserialize::<_, T>(ignored) {
                 Ok(config) => {
                     for path in unknown {
-                        let message = unknown_key_message(&path);
+                        let message = unknown_key_message::<T>(&path);
                         self.errors.push(self.error_at(&path, message));
                     }
                     return Some(config);
@@ -502,6 +501,45 @@ impl Merged {
         self.validate_collectors(&config.collectors);
         self.validate_storage(&config.storage);
         self.validate_query(&config.query);
+        self.validate_alerting(&config.alerting);
+    }
+
+    fn validate_alerting(&mut self, alerting: &super::alerting::AlertingConfig) {
+        let super::alerting::AlertingConfig {
+            enabled: _,
+            evaluation_interval,
+            builtin_rules: _,
+            rule_files: _,
+            rules: _,
+            external_url: _,
+            route: _,
+            receivers,
+            inhibit_rules: _,
+            outbox: _,
+        } = alerting;
+        self.interval("alerting.evaluation_interval", *evaluation_interval);
+        self.validate_receivers(receivers);
+    }
+
+    /// Receiver names are what routes refer to: each must be set and unique.
+    fn validate_receivers(&mut self, receivers: &[super::receivers::ReceiverConfig]) {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, r) in receivers.iter().enumerate() {
+            let key = format!("alerting.receivers.{i}.name");
+            if r.name.trim().is_empty() {
+                self.errors.push(self.error(
+                    &format!("alerting.receivers.{i}"),
+                    "receiver has no `name`; routes refer to receivers by name",
+                ));
+            } else if let Some(first) = seen.insert(r.name.as_str(), i) {
+                let message = format!(
+                    "duplicate receiver name {:?} (first defined at {})",
+                    r.name,
+                    self.location(&format!("alerting.receivers.{first}.name"))
+                );
+                self.errors.push(self.error(&key, message));
+            }
+        }
     }
 
     fn validate_query(&mut self, query: &super::QueryConfig) {
@@ -998,12 +1036,12 @@ fn type_error_message(message: &str) -> String {
     }
 }
 
-fn unknown_key_message(path: &[String]) -> String {
+fn unknown_key_message<T: serde::de::DeserializeOwned>(path: &[String]) -> String {
     let (key, parent) = match path.split_last() {
         Some((key, parent)) => (key.as_str(), parent),
         None => return "unknown key".to_owned(),
     };
-    let Some(known) = known_fields(parent) else {
+    let Some(known) = known_fields::<T>(parent) else {
         return "unknown key".to_owned();
     };
     let closest = known
@@ -1021,10 +1059,10 @@ fn unknown_key_message(path: &[String]) -> String {
 /// struct passes its field names to `deserialize_struct`. [`Probe`] walks down to `path` and
 /// records them, so a new config field gets suggestions without touching this file. `None`
 /// if the value there is not a struct (a map of free-form keys, say).
-fn known_fields(path: &[String]) -> Option<&'static [&'static str]> {
+fn known_fields<T: serde::de::DeserializeOwned>(path: &[String]) -> Option<&'static [&'static str]> {
     let mut found = None;
     // The probe always ends in an error: it is a question, not a deserialization.
-    let _ = Config::deserialize(Probe {
+    let _ = T::deserialize(Probe {
         path,
         found: &mut found,
     });

@@ -5,7 +5,9 @@
 //! `deny_unknown_fields`: the loader detects unknown keys itself so that it can report all of
 //! them at once, each with its position.
 
+pub mod alerting;
 pub mod load;
+pub mod receivers;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -99,6 +101,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Query limits of the HTTP API and `automon query`.
     pub query: QueryConfig,
+    /// Alert rules, routing, receivers and the notification outbox.
+    pub alerting: alerting::AlertingConfig,
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`"500MB"`, `"1GiB"`).
