@@ -223,15 +223,25 @@ mod tests {
     #[test]
     fn parses_all_operators() {
         let l = labels(&[("severity", "critical"), ("team", "db")]);
-        assert!(Matcher::parse(r#"severity="critical""#).unwrap().matches(&l));
+        assert!(Matcher::parse(r#"severity="critical""#)
+            .unwrap()
+            .matches(&l));
         assert!(Matcher::parse("severity=critical").unwrap().matches(&l));
         assert!(Matcher::parse(r#"team=~"db|infra""#).unwrap().matches(&l));
-        assert!(!Matcher::parse(r#"team=~"d""#).unwrap().matches(&l), "anchored");
+        assert!(
+            !Matcher::parse(r#"team=~"d""#).unwrap().matches(&l),
+            "anchored"
+        );
         assert!(Matcher::parse(r#"env!="prod""#).unwrap().matches(&l));
         assert!(Matcher::parse(r#"env!~"prod.*""#).unwrap().matches(&l));
-        assert!(Matcher::parse(r#"env="""#).unwrap().matches(&l), "absent is empty");
+        assert!(
+            Matcher::parse(r#"env="""#).unwrap().matches(&l),
+            "absent is empty"
+        );
         assert_eq!(
-            Matcher::parse(r#" team =~ "db|infra" "#).unwrap().to_string(),
+            Matcher::parse(r#" team =~ "db|infra" "#)
+                .unwrap()
+                .to_string(),
             r#"team=~"db|infra""#
         );
     }

@@ -1,9 +1,13 @@
 //! Alerting: rules evaluated on the store, alert state, routing and grouping into
 //! notifications, silences, the persistent outbox and the receivers that deliver.
 
-pub mod notify;
+pub mod db;
+pub mod group;
 pub mod matcher;
+pub mod notify;
+pub mod route;
 pub mod rule;
+pub mod silence;
 pub mod template;
 
 use std::collections::BTreeMap;

@@ -210,7 +210,12 @@ impl Rule {
     }
 
     /// Runs the query at `now_ms` and advances the state machine.
-    pub fn eval(&mut self, engine: &Engine, source: &dyn Source, now_ms: i64) -> Result<(), QueryError> {
+    pub fn eval(
+        &mut self,
+        engine: &Engine,
+        source: &dyn Source,
+        now_ms: i64,
+    ) -> Result<(), QueryError> {
         let started = std::time::Instant::now();
         let result = engine.instant_query(source, &self.query, now_ms);
         self.last_eval_ms = Some(now_ms);
@@ -246,9 +251,15 @@ impl Rule {
 
     /// Advances the state machine with the expression's result at `now_ms`: pairs of the
     /// series' labels (including `__name__`, which is dropped) and value.
-    pub fn apply(&mut self, samples: Vec<(BTreeMap<String, String>, f64)>, now_ms: i64) -> Result<(), String> {
-        let mut seen: HashMap<Fingerprint, (BTreeMap<String, String>, BTreeMap<String, String>, f64)> =
-            HashMap::with_capacity(samples.len());
+    pub fn apply(
+        &mut self,
+        samples: Vec<(BTreeMap<String, String>, f64)>,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let mut seen: HashMap<
+            Fingerprint,
+            (BTreeMap<String, String>, BTreeMap<String, String>, f64),
+        > = HashMap::with_capacity(samples.len());
         for (mut series, value) in samples {
             series.remove("__name__");
             let data = Data {
@@ -268,7 +279,10 @@ impl Rule {
             let fp = fingerprint(&labels);
             if seen.insert(fp, (labels, annotations, value)).is_some() {
                 // Prometheus refuses the whole result rather than pick one at random.
-                return Err("vector contains metrics with the same labelset after applying alert labels".into());
+                return Err(
+                    "vector contains metrics with the same labelset after applying alert labels"
+                        .into(),
+                );
             }
         }
 
@@ -414,7 +428,11 @@ mod tests {
         assert!(r.active.is_empty());
         r.apply(vec![sample("sda", 0.95)], 45_000).unwrap();
         r.apply(vec![sample("sda", 0.95)], 90_000).unwrap();
-        assert_eq!(states(&r), [("sda".into(), AlertState::Pending)], "timer restarted at 45 s");
+        assert_eq!(
+            states(&r),
+            [("sda".into(), AlertState::Pending)],
+            "timer restarted at 45 s"
+        );
         r.apply(vec![sample("sda", 0.95)], 105_000).unwrap();
         assert_eq!(states(&r), [("sda".into(), AlertState::Firing)]);
     }
@@ -423,10 +441,17 @@ mod tests {
     fn firing_resolves_then_is_forgotten() {
         let mut r = rule(0, 0);
         r.apply(vec![sample("sda", 0.95)], 0).unwrap();
-        assert_eq!(states(&r), [("sda".into(), AlertState::Firing)], "for=0 fires at once");
+        assert_eq!(
+            states(&r),
+            [("sda".into(), AlertState::Firing)],
+            "for=0 fires at once"
+        );
         r.apply(vec![], 15_000).unwrap();
         assert_eq!(states(&r), [("sda".into(), AlertState::Inactive)]);
-        assert_eq!(r.active.values().next().unwrap().resolved_at_ms, Some(15_000));
+        assert_eq!(
+            r.active.values().next().unwrap().resolved_at_ms,
+            Some(15_000)
+        );
         r.apply(vec![], 15_000 + RESOLVED_RETENTION_MS).unwrap();
         assert!(r.active.is_empty());
     }
@@ -457,12 +482,16 @@ mod tests {
     #[test]
     fn one_instance_per_label_set() {
         let mut r = rule(0, 0);
-        r.apply(vec![sample("sda", 0.95), sample("sdb", 0.99)], 0).unwrap();
+        r.apply(vec![sample("sda", 0.95), sample("sdb", 0.99)], 0)
+            .unwrap();
         assert_eq!(states(&r).len(), 2);
         r.apply(vec![sample("sdb", 0.99)], 15_000).unwrap();
         assert_eq!(
             states(&r),
-            [("sda".into(), AlertState::Inactive), ("sdb".into(), AlertState::Firing)]
+            [
+                ("sda".into(), AlertState::Inactive),
+                ("sdb".into(), AlertState::Firing)
+            ]
         );
     }
 
@@ -475,7 +504,9 @@ mod tests {
             ..Default::default()
         };
         let mut r = Rule::compile(&cfg).unwrap();
-        let err = r.apply(vec![sample("sda", 1.0), sample("sdb", 1.0)], 0).unwrap_err();
+        let err = r
+            .apply(vec![sample("sda", 1.0), sample("sdb", 1.0)], 0)
+            .unwrap_err();
         assert!(err.contains("same labelset"));
     }
 
@@ -488,7 +519,11 @@ mod tests {
         let mut r2 = rule(60, 0);
         r2.restore(saved, 30_000, 1_000_000);
         r2.apply(vec![sample("sda", 0.95)], 1_000_000).unwrap();
-        assert_eq!(states(&r2), [("sda".into(), AlertState::Pending)], "30 s of 60 s spent");
+        assert_eq!(
+            states(&r2),
+            [("sda".into(), AlertState::Pending)],
+            "30 s of 60 s spent"
+        );
         r2.apply(vec![sample("sda", 0.95)], 1_030_000).unwrap();
         assert_eq!(states(&r2), [("sda".into(), AlertState::Firing)]);
     }
@@ -503,6 +538,15 @@ mod tests {
             ..Default::default()
         };
         let keys: Vec<String> = check(&cfg).into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["name", "expr", "labels.bad-name", "labels.bad-name", "annotations.summary"]);
+        assert_eq!(
+            keys,
+            [
+                "name",
+                "expr",
+                "labels.bad-name",
+                "labels.bad-name",
+                "annotations.summary"
+            ]
+        );
     }
 }

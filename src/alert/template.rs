@@ -96,7 +96,11 @@ impl Val {
             Val::Num(v) => format_go_float(*v),
             Val::Str(s) => s.clone(),
             Val::Map => {
-                let inner: Vec<String> = data.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                let inner: Vec<String> = data
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{v}"))
+                    .collect();
                 format!("map[{}]", inner.join(" "))
             }
         }
@@ -223,7 +227,9 @@ fn check_arity(func: Func, n: usize, name: &str) -> Result<(), TemplateError> {
     if ok {
         Ok(())
     } else {
-        Err(TemplateError(format!("wrong number of arguments for {name}: {n}")))
+        Err(TemplateError(format!(
+            "wrong number of arguments for {name}: {n}"
+        )))
     }
 }
 
@@ -239,7 +245,9 @@ fn split_pipes(text: &str) -> Result<Vec<String>, TemplateError> {
     let mut quote: Option<char> = None;
     let mut escaped = false;
     for c in text.chars() {
-        let cur = out.last_mut().ok_or_else(|| TemplateError("internal".into()))?;
+        let cur = out
+            .last_mut()
+            .ok_or_else(|| TemplateError("internal".into()))?;
         match quote {
             Some(q) => {
                 cur.push(c);
@@ -381,10 +389,13 @@ fn call(func: Func, args: &[Val], data: &Data<'_>) -> Val {
     let text = |i: usize| args.get(i).map(|v| v.render(data)).unwrap_or_default();
     let bad = |what: &str| Val::Str(format!("<error: {what}>"));
     match func {
-        Func::Humanize => num(0).map_or_else(|| bad("humanize needs a number"), |v| Val::Str(humanize(v))),
-        Func::Humanize1024 => {
-            num(0).map_or_else(|| bad("humanize1024 needs a number"), |v| Val::Str(humanize_1024(v)))
+        Func::Humanize => {
+            num(0).map_or_else(|| bad("humanize needs a number"), |v| Val::Str(humanize(v)))
         }
+        Func::Humanize1024 => num(0).map_or_else(
+            || bad("humanize1024 needs a number"),
+            |v| Val::Str(humanize_1024(v)),
+        ),
         Func::HumanizePercentage => num(0).map_or_else(
             || bad("humanizePercentage needs a number"),
             |v| Val::Str(format!("{}%", format_g(v * 100.0, 4))),
@@ -431,7 +442,11 @@ pub fn format_g(v: f64, prec: usize) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
         return "0".into();
@@ -464,7 +479,11 @@ fn format_go_float(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let abs = v.abs();
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
@@ -639,21 +658,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Template::parse(t)
-            .expect("parses")
-            .expand(&Data {
-                labels: &labels,
-                value,
-            })
+        Template::parse(t).expect("parses").expand(&Data {
+            labels: &labels,
+            value,
+        })
     }
 
     #[test]
     fn labels_and_value() {
         assert_eq!(
-            expand("{{ $labels.device }} at {{ $value }}", &[("device", "sda")], 0.5),
+            expand(
+                "{{ $labels.device }} at {{ $value }}",
+                &[("device", "sda")],
+                0.5
+            ),
             "sda at 0.5"
         );
-        assert_eq!(expand("{{ .Labels.x }}/{{ .Value }}", &[("x", "y")], 3.0), "y/3");
+        assert_eq!(
+            expand("{{ .Labels.x }}/{{ .Value }}", &[("x", "y")], 3.0),
+            "y/3"
+        );
         assert_eq!(expand("{{ $labels.missing }}", &[], 1.0), "<no value>");
         assert_eq!(expand("{{ index $labels \"a\" }}", &[("a", "b")], 1.0), "b");
         assert_eq!(expand("no actions", &[], 1.0), "no actions");
@@ -670,24 +694,49 @@ mod tests {
         assert_eq!(expand("{{ humanize $value }}", &[], 1e-7), "100n");
         assert_eq!(expand("{{ $value | humanize1024 }}", &[], 1048576.0), "1Mi");
         assert_eq!(expand("{{ $value | humanize1024 }}", &[], 1.0), "1");
-        assert_eq!(expand("{{ $value | humanizePercentage }}", &[], 0.1234567), "12.35%");
-        assert_eq!(expand("{{ $value | humanizeDuration }}", &[], 90061.0), "1d 1h 1m 1s");
-        assert_eq!(expand("{{ $value | humanizeDuration }}", &[], 60.0), "1m 0s");
+        assert_eq!(
+            expand("{{ $value | humanizePercentage }}", &[], 0.1234567),
+            "12.35%"
+        );
+        assert_eq!(
+            expand("{{ $value | humanizeDuration }}", &[], 90061.0),
+            "1d 1h 1m 1s"
+        );
+        assert_eq!(
+            expand("{{ $value | humanizeDuration }}", &[], 60.0),
+            "1m 0s"
+        );
         assert_eq!(expand("{{ $value | humanizeDuration }}", &[], 0.1), "100ms");
-        assert_eq!(expand("{{ $value | humanize }}", &[], f64::INFINITY), "+Inf");
+        assert_eq!(
+            expand("{{ $value | humanize }}", &[], f64::INFINITY),
+            "+Inf"
+        );
     }
 
     #[test]
     fn printf_and_string_functions() {
         assert_eq!(expand("{{ printf \"%.2f\" $value }}", &[], 3.14159), "3.14");
-        assert_eq!(expand("{{ $value | printf \"%.1f%%\" }}", &[], 93.25), "93.2%");
+        assert_eq!(
+            expand("{{ $value | printf \"%.1f%%\" }}", &[], 93.25),
+            "93.2%"
+        );
         assert_eq!(expand("{{ printf \"%d\" $value }}", &[], 7.9), "7");
         assert_eq!(
-            expand("{{ printf \"%s on %s\" $labels.a $labels.b }}", &[("a", "x"), ("b", "y")], 0.0),
+            expand(
+                "{{ printf \"%s on %s\" $labels.a $labels.b }}",
+                &[("a", "x"), ("b", "y")],
+                0.0
+            ),
             "x on y"
         );
-        assert_eq!(expand("{{ $labels.a | toUpper }}", &[("a", "sda")], 0.0), "SDA");
-        assert_eq!(expand("{{ title \"hello world\" }}", &[], 0.0), "Hello World");
+        assert_eq!(
+            expand("{{ $labels.a | toUpper }}", &[("a", "sda")], 0.0),
+            "SDA"
+        );
+        assert_eq!(
+            expand("{{ title \"hello world\" }}", &[], 0.0),
+            "Hello World"
+        );
     }
 
     #[test]

@@ -1059,7 +1059,9 @@ fn unknown_key_message<T: serde::de::DeserializeOwned>(path: &[String]) -> Strin
 /// struct passes its field names to `deserialize_struct`. [`Probe`] walks down to `path` and
 /// records them, so a new config field gets suggestions without touching this file. `None`
 /// if the value there is not a struct (a map of free-form keys, say).
-fn known_fields<T: serde::de::DeserializeOwned>(path: &[String]) -> Option<&'static [&'static str]> {
+fn known_fields<T: serde::de::DeserializeOwned>(
+    path: &[String],
+) -> Option<&'static [&'static str]> {
     let mut found = None;
     // The probe always ends in an error: it is a question, not a deserialization.
     let _ = T::deserialize(Probe {
