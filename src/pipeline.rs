@@ -143,6 +143,25 @@ pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
     shared
         .metrics
         .record_collection(&report.collector, &report.outcome);
+    // The store also gets the collector's success, so alert rules can say "collector
+    // failing" (the self-metrics registry is only rendered on /metrics). A source of its own
+    // keeps it from being marked stale when the collector's data is.
+    let success = matches!(report.outcome, Outcome::Success { .. });
+    sink.accept(&Batch {
+        collector: format!("{}#health", report.collector),
+        timestamp_ms: report.timestamp_ms,
+        families: vec![crate::model::Family {
+            name: "automon_collector_success".into(),
+            help: String::new(),
+            kind: crate::model::MetricKind::Gauge,
+            samples: vec![crate::model::Sample {
+                name: "automon_collector_success".into(),
+                labels: vec![("collector".into(), report.collector.clone())],
+                value: if success { 1.0 } else { 0.0 },
+                timestamp_ms: None,
+            }],
+        }],
+    });
     match &report.outcome {
         Outcome::Success { .. } => {
             let mut text = String::with_capacity(4096);

@@ -29,6 +29,8 @@ pub struct SelfMetrics {
     /// `automon_query_duration_seconds{endpoint}`: time to answer API queries, successful
     /// or not.
     pub query_duration: HistogramVec,
+    /// Rule evaluation, alert and notification metrics.
+    pub alerts: crate::alert::metrics::AlertMetrics,
     store: StoreMetrics,
 }
 
@@ -153,21 +155,31 @@ impl std::fmt::Debug for SelfMetrics {
 
 /// Creating a metric with a valid constant name cannot fail; a failure here is a programming
 /// error caught by the unit tests, so it is fine to fall back to an unregistered dummy.
-fn gauge_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+pub(crate) fn gauge_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
     let _ = reg.register(Box::new(g.clone()));
     g
 }
 
-fn counter_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
     let _ = reg.register(Box::new(c.clone()));
     c
 }
 
-fn histogram_vec(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+pub(crate) fn histogram_vec(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> HistogramVec {
     // From 1 ms (one series, warm) to 2 minutes (the default query timeout).
     let buckets = vec![
         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -238,6 +250,7 @@ impl SelfMetrics {
             reload_successful,
             reload_success_timestamp,
             store: StoreMetrics::new(&registry),
+            alerts: crate::alert::metrics::AlertMetrics::new(&registry),
             http_requests: counter_vec(
                 &registry,
                 "automon_http_requests_total",

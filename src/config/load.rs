@@ -39,6 +39,7 @@ use super::{
     TextfileConfig, VmstatConfig, DEFAULT_CONFIG_PATH,
 };
 // Separate from the list above so that concurrent additions to that list merge cleanly.
+use super::alerting::{RuleConfig, RuleFile};
 use super::NetstatConfig;
 
 /// Name of the drop-in directory next to the main file.
@@ -116,6 +117,11 @@ pub struct LoadedConfig {
     pub watch_dirs: Vec<PathBuf>,
     /// Secret files read through `*_file` keys, so a key rotation can trigger a reload too.
     pub secret_files: Vec<PathBuf>,
+    /// Every alert rule: built-in, from rule files (in file-name order), then inline; each
+    /// with its `source` (`file:line`) set.
+    pub rules: Vec<RuleConfig>,
+    /// The rule files read.
+    pub rule_files: Vec<PathBuf>,
 }
 
 /// One problem in the configuration.
@@ -199,13 +205,166 @@ pub fn load(source: &ConfigSource) -> Result<LoadedConfig, ConfigErrors> {
     let (config, secret_files) = merged.finish()?;
     let mut watch_dirs = vec![sibling_dir(&main)];
     watch_dirs.extend(dropin_dir);
+    let (rules, rule_files, rule_dirs) = load_rules(&config, &sibling_dir(&main))?;
+    watch_dirs.extend(rule_dirs);
+    watch_dirs.sort();
     watch_dirs.dedup();
     Ok(LoadedConfig {
         config,
         files,
         watch_dirs,
         secret_files,
+        rules,
+        rule_files,
     })
+}
+
+/// The built-in host rule set, compiled in.
+pub const BUILTIN_RULES: &str = include_str!("../../config/rules/host.toml");
+/// How messages name the built-in rule file.
+pub const BUILTIN_RULES_NAME: &str = "<builtin>/config/rules/host.toml";
+
+/// Parses and checks one rule file's text; `name` is used in messages.
+pub fn parse_rule_file(text: &str, name: &str) -> Result<Vec<RuleConfig>, ConfigErrors> {
+    let mut merged = Merged::default();
+    merged.add_file(name, sibling_dir(Path::new(name)), text);
+    let file: Option<RuleFile> = if merged.errors.is_empty() {
+        merged.typed::<RuleFile>()
+    } else {
+        None
+    };
+    let mut rules = Vec::new();
+    if let Some(file) = file {
+        for (i, mut rule) in file.rules.into_iter().enumerate() {
+            let prefix = format!("rules.{i}");
+            merged.validate_rule(&prefix, &rule);
+            rule.source = merged.location(&prefix);
+            rules.push(rule);
+        }
+    }
+    if merged.errors.is_empty() {
+        Ok(rules)
+    } else {
+        Err(merged.into_errors())
+    }
+}
+
+/// Built-in rules, rule files matching `alerting.rule_files` (relative to `base`), and
+/// inline rules. Returns the rules, the files read and the directories to watch.
+fn load_rules(
+    config: &Config,
+    base: &Path,
+) -> Result<(Vec<RuleConfig>, Vec<PathBuf>, Vec<PathBuf>), ConfigErrors> {
+    let alerting = &config.alerting;
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    if alerting.builtin_rules {
+        match parse_rule_file(BUILTIN_RULES, BUILTIN_RULES_NAME) {
+            Ok(r) => rules.extend(r),
+            Err(e) => errors.extend(e.0),
+        }
+    }
+    for pattern in &alerting.rule_files {
+        let pattern = base.join(pattern);
+        if let Some(dir) = pattern.parent() {
+            dirs.push(dir.to_path_buf());
+        }
+        match glob_files(&pattern) {
+            Ok(found) => files.extend(found),
+            Err(e) => errors.push(ConfigError {
+                file: pattern.display().to_string(),
+                line: 0,
+                key: String::new(),
+                message: format!("cannot list rule files: {e}"),
+            }),
+        }
+    }
+    files.sort();
+    files.dedup();
+    for path in &files {
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => match parse_rule_file(&text, &name) {
+                Ok(r) => rules.extend(r),
+                Err(e) => errors.extend(e.0),
+            },
+            Err(e) => errors.push(ConfigError {
+                file: name,
+                line: 0,
+                key: String::new(),
+                message: format!("cannot read rule file: {e}"),
+            }),
+        }
+    }
+    rules.extend(alerting.rules.iter().cloned());
+    if errors.is_empty() {
+        Ok((rules, files, dirs))
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Files matching `pattern`, whose last component may hold `*` and `?` wildcards (as in
+/// `rules.d/*.toml`); a missing directory matches nothing. Hidden files never match.
+fn glob_files(pattern: &Path) -> io::Result<Vec<PathBuf>> {
+    let (Some(dir), Some(name)) = (pattern.parent(), pattern.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let name = name.to_string_lossy();
+    if !name.contains(['*', '?']) {
+        return Ok(if pattern.exists() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        });
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !file.starts_with('.') && wildcard_match(&name, &file) && !entry.path().is_dir() {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `*` matches any run of characters, `?` any one.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Parses one TOML document named `file_name` (used in messages, and as the base for relative
@@ -509,16 +668,77 @@ impl Merged {
             enabled: _,
             evaluation_interval,
             builtin_rules: _,
-            rule_files: _,
-            rules: _,
-            external_url: _,
-            route: _,
+            rule_files,
+            rules,
+            external_url,
+            route,
             receivers,
-            inhibit_rules: _,
-            outbox: _,
+            inhibit_rules,
+            outbox,
         } = alerting;
         self.interval("alerting.evaluation_interval", *evaluation_interval);
+        for (i, pattern) in rule_files.iter().enumerate() {
+            if pattern.trim().is_empty() {
+                self.errors
+                    .push(self.error(&format!("alerting.rule_files.{i}"), "empty pattern"));
+            }
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            self.validate_rule(&format!("alerting.rules.{i}"), rule);
+        }
+        if let Some(url) = external_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.errors.push(self.error(
+                    "alerting.external_url",
+                    "must start with http:// or https:// (it is the base of links in notifications)",
+                ));
+            }
+        }
         self.validate_receivers(receivers);
+        let names: Vec<&str> = receivers.iter().map(|r| r.name.as_str()).collect();
+        if let Err(errors) = crate::alert::route::Route::compile(route, &names) {
+            for (key, message) in errors {
+                self.errors
+                    .push(self.error(&format!("alerting.route.{key}"), message));
+            }
+        }
+        for (i, rule) in inhibit_rules.iter().enumerate() {
+            if let Err((key, message)) = crate::alert::group::InhibitRule::compile(rule) {
+                self.errors
+                    .push(self.error(&format!("alerting.inhibit_rules.{i}.{key}"), message));
+            }
+        }
+        let super::alerting::OutboxConfig {
+            concurrency,
+            min_backoff,
+            max_backoff,
+            max_age,
+            send_timeout,
+        } = outbox;
+        if *concurrency == 0 {
+            self.errors.push(self.error(
+                "alerting.outbox.concurrency",
+                "must be greater than 0 (0 would never send anything)",
+            ));
+        }
+        self.positive("alerting.outbox.min_backoff", *min_backoff);
+        self.positive("alerting.outbox.max_backoff", *max_backoff);
+        self.positive("alerting.outbox.max_age", *max_age);
+        self.positive("alerting.outbox.send_timeout", *send_timeout);
+        if max_backoff < min_backoff {
+            self.errors.push(self.error(
+                "alerting.outbox.max_backoff",
+                "must not be shorter than min_backoff",
+            ));
+        }
+    }
+
+    /// One alert rule at `prefix` (`alerting.rules.3` or `rules.3` in a rule file).
+    fn validate_rule(&mut self, prefix: &str, rule: &RuleConfig) {
+        for (key, message) in crate::alert::rule::check(rule) {
+            self.errors
+                .push(self.error(&format!("{prefix}.{key}"), message));
+        }
     }
 
     /// Receiver names are what routes refer to: each must be set and unique.
@@ -1009,21 +1229,48 @@ fn error_path(path: &serde_path_to_error::Path) -> KeyPath {
         .collect()
 }
 
-/// Removes the value at `path`; if `path` leads into an array or does not exist below some
-/// table, removes the deepest value on the way that does exist. Returns false only if nothing
-/// could be removed.
+/// Removes the value at `path` (walking into tables and, by index, arrays); if it does not
+/// exist, removes the deepest value on the way that does. Returns false only if nothing could
+/// be removed.
 fn remove_path(table: &mut toml::Table, path: &[String]) -> bool {
     let Some((first, rest)) = path.split_first() else {
         return false;
     };
     if !rest.is_empty() {
-        if let Some(toml::Value::Table(sub)) = table.get_mut(first) {
-            if remove_path(sub, rest) {
+        if let Some(value) = table.get_mut(first) {
+            if remove_in_value(value, rest) {
                 return true;
             }
         }
     }
     table.remove(first).is_some()
+}
+
+fn remove_in_value(value: &mut toml::Value, path: &[String]) -> bool {
+    match value {
+        toml::Value::Table(sub) => remove_path(sub, path),
+        toml::Value::Array(items) => {
+            let Some((first, rest)) = path.split_first() else {
+                return false;
+            };
+            let Ok(i) = first.parse::<usize>() else {
+                return false;
+            };
+            let Some(item) = items.get_mut(i) else {
+                return false;
+            };
+            if !rest.is_empty() && remove_in_value(item, rest) {
+                return true;
+            }
+            // Removing an element would shift the indices of the ones after it, and with
+            // them every later error's key: replace it with an empty table instead (its own
+            // required fields are then checked by validation).
+            let was_empty = matches!(item, toml::Value::Table(t) if t.is_empty());
+            *item = toml::Value::Table(toml::Table::new());
+            !was_empty
+        }
+        _ => false,
+    }
 }
 
 /// serde's type error on one line, with Rust type names replaced by TOML words.
@@ -1117,9 +1364,44 @@ impl<'de> Deserializer<'de> for Probe<'_> {
         }
     }
 
+    /// An array of tables (`[[alerting.receivers]]`): the index in the path selects an
+    /// element, which the probe then walks into.
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.path.split_first() {
+            Some((index, rest)) if index.parse::<usize>().is_ok() => {
+                visitor.visit_seq(ProbeElement {
+                    probe: Some(Probe {
+                        path: rest,
+                        found: self.found,
+                    }),
+                })
+            }
+            _ => Err(ProbeError::custom("not a struct")),
+        }
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map enum identifier ignored_any
+        unit unit_struct tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// A sequence with the single element `<probe for the rest of the path>`.
+struct ProbeElement<'a> {
+    probe: Option<Probe<'a>>,
+}
+
+impl<'de> serde::de::SeqAccess<'de> for ProbeElement<'_> {
+    type Error = ProbeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Self::Error> {
+        match self.probe.take() {
+            Some(probe) => seed.deserialize(probe).map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -126,4 +126,9 @@ pub trait Notifier: Send + Sync {
     fn resend_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether this integration is told about resolutions (`send_resolved`).
+    fn send_resolved(&self) -> bool {
+        true
+    }
 }

@@ -54,8 +54,13 @@ fn config_no_file_at_all_gives_defaults() {
     assert!(loaded.files.is_empty());
     assert_eq!(
         loaded.watch_dirs,
-        vec![dir.path().to_path_buf(), dir.path().join("conf.d")]
+        vec![
+            dir.path().to_path_buf(),
+            dir.path().join("conf.d"),
+            dir.path().join("rules.d")
+        ]
     );
+    assert!(loaded.rules.len() >= 10, "built-in rules on by default");
 }
 
 #[test]
@@ -475,8 +480,8 @@ fn config_errors_display_one_per_line() {
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
         vec![
-            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
-            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
         ]
     );
 }
@@ -552,4 +557,114 @@ fn config_textfile_directory_must_be_absolute() {
         (3, "collectors.textfile.directory")
     );
     assert!(e.message.contains("absolute"), "{e}");
+}
+
+#[test]
+fn builtin_rules_parse_and_compile() {
+    let rules =
+        parse_rule_file(BUILTIN_RULES, BUILTIN_RULES_NAME).expect("built-in rules are valid");
+    assert!(rules.len() >= 10);
+    for r in &rules {
+        crate::alert::rule::Rule::compile(r).expect("compiles");
+        assert!(
+            r.source.starts_with("<builtin>/config/rules/host.toml:"),
+            "{}",
+            r.source
+        );
+        assert!(
+            r.labels.contains_key("severity"),
+            "{} has a severity",
+            r.name
+        );
+        assert!(
+            r.annotations.contains_key("summary"),
+            "{} has a summary",
+            r.name
+        );
+    }
+}
+
+#[test]
+fn rule_file_errors_name_file_line_and_key() {
+    let text = "[[rules]]\nname = \"A\"\nexpr = \"up ==\"\n\n[[rules]]\nname = \"B\"\nexpr = \"up\"\nfor = 5\nannotations.summary = \"{{ $value | humanise }}\"\nlables = {}\n";
+    let errs = parse_rule_file(text, "/etc/automon/rules.d/x.toml")
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = errs.lines().collect();
+    assert_eq!(lines.len(), 4, "{errs}");
+    assert!(
+        lines[0].starts_with("/etc/automon/rules.d/x.toml:3: rules.0.expr: invalid expression"),
+        "{errs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("/etc/automon/rules.d/x.toml:8: rules.1.for: duration 5 has no unit")),
+        "{errs}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            .contains(":9: rules.1.annotations.summary: template: unknown function \"humanise\"")),
+        "{errs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(":10: rules.1.lables: unknown key (did you mean `labels`?)")),
+        "{errs}"
+    );
+}
+
+#[test]
+fn rule_files_are_found_by_glob_relative_to_the_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules.d")).unwrap();
+    std::fs::write(dir.path().join("automon.toml"), "[alerting]\nbuiltin_rules = false\n[[alerting.rules]]\nname = \"Inline\"\nexpr = \"up == 0\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("rules.d/b.toml"),
+        "[[rules]]\nname = \"B\"\nexpr = \"up\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.d/a.toml"),
+        "[[rules]]\nname = \"A\"\nexpr = \"up\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("rules.d/.hidden.toml"), "garbage").unwrap();
+    std::fs::write(dir.path().join("rules.d/notes.txt"), "garbage").unwrap();
+    let loaded = load(&ConfigSource::Explicit(dir.path().join("automon.toml"))).unwrap();
+    let names: Vec<&str> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["A", "B", "Inline"]);
+    assert!(
+        loaded.rules[0].source.ends_with("rules.d/a.toml:1"),
+        "{}",
+        loaded.rules[0].source
+    );
+    assert!(loaded.watch_dirs.contains(&dir.path().join("rules.d")));
+}
+
+#[test]
+fn alerting_config_errors_are_located() {
+    let text = "[alerting]\nexternal_url = \"web1:9787\"\n[alerting.route]\nreceiver = \"pager\"\nmatchers = [\"severity\"]\n[[alerting.receivers]]\nname = \"ops\"\n[[alerting.receivers]]\nname = \"ops\"\n[alerting.outbox]\nconcurrency = 0\n[[alerting.inhibit_rules]]\nsource_matchers = [\"a=~(\"]\n";
+    let errs = parse_str(text, "a.toml").unwrap_err().to_string();
+    for want in [
+        "a.toml:2: alerting.external_url: must start with http",
+        "a.toml:9: alerting.receivers.1.name: duplicate receiver name \"ops\"",
+        "a.toml:4: alerting.route.receiver: unknown receiver \"pager\"",
+        "a.toml:5: alerting.route.matchers.0: invalid matcher",
+        "a.toml:11: alerting.outbox.concurrency: must be greater than 0",
+        "a.toml:13: alerting.inhibit_rules.0.source_matchers.0: invalid matcher",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
+}
+
+#[test]
+fn wildcards() {
+    assert!(wildcard_match("*.toml", "host.toml"));
+    assert!(!wildcard_match("*.toml", "host.toml.bak"));
+    assert!(wildcard_match("10-?.toml", "10-a.toml"));
+    assert!(wildcard_match("*", ""));
+    assert!(!wildcard_match("a*b", "ac"));
 }
