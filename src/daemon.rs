@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert;
 use crate::collector::{self, CollectorSpec};
 use crate::config::{self, Config, ConfigErrors, ConfigSource, LoadedConfig};
 use crate::health::Health;
@@ -69,6 +70,9 @@ pub enum DaemonError {
     /// The store could not be opened.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The alerting database could not be opened.
+    #[error(transparent)]
+    Alerting(#[from] crate::alert::service::ServiceError),
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
@@ -307,6 +311,8 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         })
     });
 
+    let alerting = alert::service::open_shared(&dir)?;
+
     let api_key = Arc::new(RwLock::new(cfg.http.api_key.clone()));
     let query_source = store
         .clone()
@@ -317,6 +323,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         api_key: api_key.clone(),
         stall_after: STALL_AFTER,
         query: query_api.clone(),
+        alerting: Some(alerting.clone()),
     };
     let app = http::router(state, limits(&cfg));
     let http_cancel = root.child_token();
@@ -364,6 +371,10 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Rules start after the first round, so their first evaluation sees fresh data rather
+    // than resolving every restored alert against an empty head.
+    let mut alert_gen = start_alerting(&loaded, &alerting, &store, &shared, bound, &root);
+
     let summary = shared.health.summary();
     systemd::ready(&format!("serving on {bound}; {summary}"));
     tracing::info!("ready: {summary}");
@@ -431,6 +442,10 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
                 if let Ok(mut e) = query_api.engine.write() {
                     *e = api_engine(&new_cfg);
                 }
+                if let Some(g) = alert_gen.take() {
+                    g.stop().await;
+                }
+                alert_gen = start_alerting(&new_loaded, &alerting, &store, &shared, bound, &root);
                 let old_names = collectors.names.clone();
                 collectors.stop().await;
                 collectors = CollectorSet::spawn(specs, &tx, &root);
@@ -458,6 +473,9 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
 
     systemd::stopping();
     root.cancel();
+    if let Some(g) = alert_gen.take() {
+        g.stop().await;
+    }
     collectors.stop().await;
     for t in [heartbeat, status_task]
         .into_iter()
@@ -497,6 +515,56 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     }
     tracing::info!("automon stopped");
     Ok(())
+}
+
+/// Starts alerting for `loaded`, or records in the API why it does not run.
+fn start_alerting(
+    loaded: &LoadedConfig,
+    alerting: &alert::manager::Shared,
+    store: &Option<Arc<Store>>,
+    shared: &Shared,
+    bound: SocketAddr,
+    root: &CancellationToken,
+) -> Option<alert::service::Generation> {
+    let cfg = &loaded.config;
+    if !cfg.alerting.enabled {
+        alert::service::disabled(alerting, "alerting.enabled = false");
+        return None;
+    }
+    let Some(store) = store else {
+        if !loaded.rules.is_empty() {
+            tracing::warn!("storage is disabled, so alert rules are not evaluated");
+        }
+        alert::service::disabled(
+            alerting,
+            "storage is disabled; rules are evaluated on stored data",
+        );
+        return None;
+    };
+    let engine = Engine::new(query_limits(cfg));
+    match alert::service::start(
+        loaded,
+        alerting,
+        store.clone(),
+        shared.metrics.clone(),
+        engine,
+        bound,
+        root,
+    ) {
+        Ok(g) => {
+            tracing::info!(
+                rules = loaded.rules.len(),
+                receivers = cfg.alerting.receivers.len(),
+                "alerting started"
+            );
+            Some(g)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "alerting could not start");
+            alert::service::disabled(alerting, &e.to_string());
+            None
+        }
+    }
 }
 
 /// Loads and validates the new configuration and builds its collectors; nothing running is

@@ -52,8 +52,125 @@ enum Command {
     Query(QueryArgs),
     /// Backfill an OpenMetrics file with timestamps into the database (stop the daemon first).
     Import(ImportArgs),
+    /// List active (pending and firing) alerts from the alerting database.
+    Alerts(AlertsArgs),
+    /// Silence alerts: add, list or expire silences.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Print the version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct DataDirArgs {
+    /// Data directory holding alerts.db (default: data_dir from the config).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+impl DataDirArgs {
+    fn dir(&self) -> Result<PathBuf, ExitCode> {
+        match &self.data_dir {
+            Some(d) => Ok(d.clone()),
+            None => client_config(&self.config).map(|c| automon::daemon::data_dir(&c)),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct AlertsArgs {
+    /// One JSON object per alert instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    dir: DataDirArgs,
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Silence alerts matching every MATCHER (e.g. alertname=HostDiskFull 'device=~"sd.*"').
+    Add {
+        /// Alertmanager-style matchers: name=value, name!=value, name=~regex, name!~regex.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long the silence lasts, e.g. 2h.
+        #[arg(long, short = 'd', value_parser = duration_arg, default_value = "1h")]
+        duration: std::time::Duration,
+        /// Why; shown to whoever wonders why they were not paged.
+        #[arg(long, short = 'm')]
+        comment: String,
+        /// Who (default: $USER).
+        #[arg(long, env = "USER")]
+        author: String,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// List silences that are active or pending.
+    List {
+        /// Include expired silences.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// End a silence now.
+    Expire {
+        /// The silence id (from `automon silence list`).
+        id: String,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+}
+
+fn print_or_fail(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("automon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn alerts_cmd(args: AlertsArgs) -> ExitCode {
+    match args.dir.dir() {
+        Ok(dir) => print_or_fail(automon::cli::alerts::alerts(&dir, args.json)),
+        Err(code) => code,
+    }
+}
+
+fn silence_cmd(cmd: SilenceCommand) -> ExitCode {
+    use automon::cli::alerts;
+    match cmd {
+        SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            author,
+            dir,
+        } => match dir.dir() {
+            Ok(d) => print_or_fail(
+                alerts::silence_add(&d, &matchers, duration, &author, &comment)
+                    .map(|id| format!("{id}\n")),
+            ),
+            Err(code) => code,
+        },
+        SilenceCommand::List { all, dir } => match dir.dir() {
+            Ok(d) => print_or_fail(alerts::silence_list(&d, all)),
+            Err(code) => code,
+        },
+        SilenceCommand::Expire { id, dir } => match dir.dir() {
+            Ok(d) => {
+                print_or_fail(alerts::silence_expire(&d, &id).map(|()| format!("expired {id}\n")))
+            }
+            Err(code) => code,
+        },
+    }
 }
 
 #[derive(clap::Args)]
@@ -234,6 +351,8 @@ fn main() -> ExitCode {
         Command::Run(c) => run(c.source()),
         Command::Query(args) => query(args),
         Command::Import(args) => import(args),
+        Command::Alerts(args) => alerts_cmd(args),
+        Command::Silence(cmd) => silence_cmd(cmd),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod notify;
 pub mod outbox;
 pub mod route;
 pub mod rule;
+pub mod service;
 pub mod silence;
 pub mod template;
 

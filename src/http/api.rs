@@ -78,7 +78,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad_data(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_data(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error_type: "bad_data",
@@ -86,7 +86,7 @@ impl ApiError {
         }
     }
 
-    fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error_type: "internal",
@@ -137,7 +137,7 @@ struct Success<T> {
     data: T,
 }
 
-fn success<T: Serialize>(data: T) -> Response {
+pub(crate) fn success<T: Serialize>(data: T) -> Response {
     Json(Success {
         status: "success",
         data,
@@ -235,7 +235,7 @@ impl Params {
 }
 
 /// Runs blocking work (the engine, SQLite) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)

@@ -5,6 +5,7 @@
 //! none waits on a collector, so scrapes and health checks answer while collectors hang. The
 //! query API does its work on blocking threads, never on the async workers.
 
+pub mod alerts;
 pub mod api;
 mod auth;
 
@@ -39,6 +40,9 @@ pub struct AppState {
     pub stall_after: Duration,
     /// The query engine and its data source, for `/api/v1/`.
     pub query: api::QueryApi,
+    /// Alerting state for `/api/v1/alerts`, `/rules` and `/silences`; `None` in tests that
+    /// serve only metrics.
+    pub alerting: Option<crate::alert::manager::Shared>,
 }
 
 /// Request limits from the config.
@@ -68,6 +72,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/metadata", get(api::metadata))
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/rules", get(alerts::rules))
+        .route(
+            "/api/v1/silences",
+            get(alerts::list_silences).post(alerts::post_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            get(alerts::get_silence).delete(alerts::delete_silence),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

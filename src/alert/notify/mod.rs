@@ -132,3 +132,30 @@ pub trait Notifier: Send + Sync {
         true
     }
 }
+
+/// Identifies one integration in the outbox and in metrics: `receiver/kind/index`.
+pub fn integration_id(receiver: &str, kind: &str, index: usize) -> String {
+    format!("{receiver}/{kind}/{index}")
+}
+
+/// Receivers could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("receiver {receiver}: {message}")]
+pub struct NotifyBuildError {
+    /// Receiver name.
+    pub receiver: String,
+    /// What failed.
+    pub message: String,
+}
+
+/// Builds every receiver's integrations. (Placeholder until the receiver implementations
+/// land: every receiver gets no integrations.)
+pub fn build(
+    receivers: &[crate::config::receivers::ReceiverConfig],
+) -> Result<std::collections::BTreeMap<String, Vec<std::sync::Arc<dyn Notifier>>>, NotifyBuildError>
+{
+    Ok(receivers
+        .iter()
+        .map(|r| (r.name.clone(), Vec::new()))
+        .collect())
+}
