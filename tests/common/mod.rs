@@ -2,6 +2,8 @@
 //! config, find its port from the log, talk HTTP to it, and require external tools.
 #![allow(dead_code)]
 
+pub mod hook;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
