@@ -475,8 +475,8 @@ fn config_errors_display_one_per_line() {
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
         vec![
-            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
-            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query)",
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
         ]
     );
 }
@@ -484,7 +484,7 @@ fn config_errors_display_one_per_line() {
 #[test]
 fn config_known_fields_are_learned_from_serde() {
     assert_eq!(
-        known_fields(&[]),
+        known_fields::<Config>(&[]),
         Some(
             &[
                 "log_level",
@@ -493,14 +493,15 @@ fn config_known_fields_are_learned_from_serde() {
                 "paths",
                 "collectors",
                 "storage",
-                "query"
+                "query",
+                "alerting"
             ][..]
         )
     );
-    let cpu = known_fields(&split_key("collectors.cpu")).unwrap();
+    let cpu = known_fields::<Config>(&split_key("collectors.cpu")).unwrap();
     assert_eq!(cpu, &["enabled", "interval", "timeout"][..]);
-    assert!(known_fields(&split_key("http.listen")).is_none());
-    assert!(known_fields(&split_key("nope")).is_none());
+    assert!(known_fields::<Config>(&split_key("http.listen")).is_none());
+    assert!(known_fields::<Config>(&split_key("nope")).is_none());
 }
 
 #[test]
