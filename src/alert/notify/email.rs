@@ -70,14 +70,13 @@ impl EmailNotifier {
 
     async fn deliver(&self, n: &Notification) -> Result<Delivered, NotifyError> {
         let msg = message(n, &self.from, &self.to)?;
-        // lettre's timeout bounds each SMTP step; this bounds the whole conversation, as
-        // the Notifier contract asks.
-        let steps = 2 + self.to.len() as u32 + 6;
-        let resp =
-            tokio::time::timeout(self.timeout.saturating_mul(steps), self.transport.send(msg))
-                .await
-                .map_err(|_| NotifyError::Retryable("SMTP conversation timed out".into()))?
-                .map_err(classify)?;
+        // lettre's timeout bounds each SMTP step but not every wait (a server that never
+        // answers a failed AUTH); this bounds the whole conversation, as the Notifier
+        // contract asks.
+        let resp = tokio::time::timeout(self.timeout, self.transport.send(msg))
+            .await
+            .map_err(|_| NotifyError::Retryable("SMTP conversation timed out".into()))?
+            .map_err(classify)?;
         let text: Vec<&str> = resp.message().collect();
         Ok(Delivered {
             detail: format!("SMTP {} {}", resp.code(), text.join(" ")),
@@ -134,7 +133,11 @@ fn classify(e: lettre::transport::smtp::Error) -> NotifyError {
 
 /// The message: subject from [`Notification::title`], a plain-text and an HTML part.
 pub fn message(n: &Notification, from: &Mailbox, to: &[Mailbox]) -> Result<Message, NotifyError> {
-    let mut b = Message::builder().from(from.clone()).subject(n.title());
+    // A Message-ID lets mail clients and relays tell repeats of one notification apart.
+    let mut b = Message::builder()
+        .from(from.clone())
+        .subject(n.title())
+        .message_id(None);
     for t in to {
         b = b.to(t.clone());
     }
