@@ -2,9 +2,9 @@
 //! (axum on loopback): the exact bytes received, the headers (HMAC signature verified over
 //! the raw body, bearer token, dedup key), and how failures are classified.
 
+mod common;
 #[path = "support/mod.rs"]
 mod support;
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -153,7 +153,10 @@ async fn webhook_resolved_has_real_end_or_is_skipped() {
     assert_eq!(v["status"], "resolved");
     assert_eq!(v["alerts"][0]["status"], "resolved");
     assert_ne!(v["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-    assert_eq!(got.headers["x-automon-dedup-key"], "dedup-0123456789abcdef-resolved");
+    assert_eq!(
+        got.headers["x-automon-dedup-key"],
+        "dedup-0123456789abcdef-resolved"
+    );
 }
 
 #[tokio::test]
@@ -185,7 +188,10 @@ async fn http_failures_are_classified() {
         .unwrap_err();
     assert!(matches!(e, NotifyError::Retryable(_)), "{e:?}");
     assert!(e.to_string().contains("Connection refused"), "{e}");
-    assert!(!e.to_string().contains("/hook"), "URLs stay out of errors: {e}");
+    assert!(
+        !e.to_string().contains("/hook"),
+        "URLs stay out of errors: {e}"
+    );
     // Exactly one request per send: the notifier itself never retries.
     assert_eq!(log.lock().unwrap().len(), 10);
 }
@@ -199,7 +205,11 @@ async fn slack_posts_text_and_blocks_with_overrides() {
         username: Some("automon".into()),
         ..SlackConfig::default()
     };
-    let d = SlackNotifier::new(&c).unwrap().send(&sample()).await.unwrap();
+    let d = SlackNotifier::new(&c)
+        .unwrap()
+        .send(&sample())
+        .await
+        .unwrap();
     assert_eq!(d.detail, "HTTP 200 OK: ok");
     let r = log.lock().unwrap()[0].clone();
     assert_eq!(r.path, "services/T000/B000/XXXX");
