@@ -35,13 +35,19 @@ fn store(dir: &std::path::Path) -> Arc<Store> {
     .unwrap_or_else(|e| panic!("{e}"));
     let mut seed: u64 = 7;
     let mut rnd = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 11) as f64 / (1u64 << 53) as f64
     };
     let mut series = Vec::new();
     for m in 0..1000 {
         let counter = m % 2 == 0;
-        let name = if counter { format!("metric_{m}_total") } else { format!("metric_{m}") };
+        let name = if counter {
+            format!("metric_{m}_total")
+        } else {
+            format!("metric_{m}")
+        };
         for inst in 0..10 {
             let mut v = 0.0;
             let points = (0..=40)
@@ -52,7 +58,10 @@ fn store(dir: &std::path::Path) -> Arc<Store> {
                 .collect();
             series.push((
                 name.clone(),
-                vec![("instance".to_string(), format!("host-{inst}")), ("job".to_string(), "node".to_string())],
+                vec![
+                    ("instance".to_string(), format!("host-{inst}")),
+                    ("job".to_string(), "node".to_string()),
+                ],
                 points,
             ));
         }
@@ -80,7 +89,11 @@ fn rules() -> Vec<Rule> {
                 name: format!("Rule{m}"),
                 expr,
                 labels: [("severity".to_string(), "warning".to_string())].into(),
-                annotations: [("summary".to_string(), "{{ $labels.instance }} at {{ $value | humanize }}".to_string())].into(),
+                annotations: [(
+                    "summary".to_string(),
+                    "{{ $labels.instance }} at {{ $value | humanize }}".to_string(),
+                )]
+                .into(),
                 ..RuleConfig::default()
             })
             .unwrap_or_else(|e| panic!("{e}"))
@@ -88,7 +101,13 @@ fn rules() -> Vec<Rule> {
         .collect()
 }
 
-fn round(rules: &mut [Rule], engine: &Engine, source: &dyn Source, grouper: &mut Grouper, at: i64) -> usize {
+fn round(
+    rules: &mut [Rule],
+    engine: &Engine,
+    source: &dyn Source,
+    grouper: &mut Grouper,
+    at: i64,
+) -> usize {
     let mut entries = Vec::new();
     for r in rules.iter_mut() {
         let _ = r.eval(engine, source, at);
@@ -121,11 +140,22 @@ fn bench(c: &mut Criterion) {
     let source = StoreSource::new(store.clone());
     let engine = Engine::default();
     let mut rules = rules();
-    let root = Route::compile(&RouteConfig::root_default(), &[]).unwrap_or_else(|e| panic!("{e:?}"));
-    let mut grouper = Grouper::new(root, BTreeMap::new(), Vec::new(), BTreeMap::new(), "h".into(), "http://h".into());
+    let root =
+        Route::compile(&RouteConfig::root_default(), &[]).unwrap_or_else(|e| panic!("{e:?}"));
+    let mut grouper = Grouper::new(
+        root,
+        BTreeMap::new(),
+        Vec::new(),
+        BTreeMap::new(),
+        "h".into(),
+        "http://h".into(),
+    );
     let at = T0 + 10 * 60_000;
     let firing = round(&mut rules, &engine, &source, &mut grouper, at);
-    assert!(firing > 100, "only {firing} alerts fire: the data set does not exercise the state machine");
+    assert!(
+        firing > 100,
+        "only {firing} alerts fire: the data set does not exercise the state machine"
+    );
     let mut g = c.benchmark_group("alerts");
     g.sample_size(10);
     g.bench_function("round_1000_rules_10000_series_store", |b| {

@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use for real components:
 #   prometheus            promtool (lints /metrics) and a real scraping server
 #   prometheus-node-exporter  the side-by-side benchmark baseline (scripts/bench-vs-node-exporter.sh)
+#   python3-aiosmtpd      a real SMTP server for the email receiver tests (tests/email.rs)
+#   prometheus-alertmanager   the Alertmanager receiver's real counterpart (tests/alertmanager.rs)
+#   openssl               a throwaway CA for the STARTTLS and implicit-TLS email tests
 apt_packages=(prometheus prometheus-node-exporter curl xz-utils)
+apt_packages+=(python3-aiosmtpd prometheus-alertmanager openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

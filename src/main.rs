@@ -57,8 +57,19 @@ enum Command {
     /// Silence alerts: add, list or expire silences.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Send a test notification through every integration of a configured receiver and print
+    /// what each server answered; exit 1 if any failed.
+    TestNotify(TestNotifyArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(clap::Args)]
+struct TestNotifyArgs {
+    /// The receiver's `name` in `[[alerting.receivers]]`.
+    receiver: String,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
 #[derive(clap::Args)]
@@ -353,6 +364,43 @@ fn main() -> ExitCode {
         Command::Import(args) => import(args),
         Command::Alerts(args) => alerts_cmd(args),
         Command::Silence(cmd) => silence_cmd(cmd),
+        Command::TestNotify(args) => test_notify(args),
+    }
+}
+
+fn test_notify(args: TestNotifyArgs) -> ExitCode {
+    use automon::cli::test_notify;
+    let cfg = match client_config(&args.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("automon test-notify: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(test_notify::run(&cfg, &args.receiver)) {
+        Ok(outcomes) => {
+            print!("{}", test_notify::Report(&outcomes));
+            if outcomes.iter().all(|o| o.result.is_ok()) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e @ test_notify::TestNotifyError::UnknownReceiver { .. }) => {
+            eprintln!("automon test-notify: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("automon test-notify: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -19,7 +19,9 @@ fn set_value(dir: &Path, v: f64) {
 }
 
 fn config(textfiles: &Path, hook: &Hook, data_dir: Option<&Path>) -> String {
-    let data = data_dir.map(|d| format!("data_dir = {:?}\n", d.display().to_string())).unwrap_or_default();
+    let data = data_dir
+        .map(|d| format!("data_dir = {:?}\n", d.display().to_string()))
+        .unwrap_or_default();
     format!(
         r#"{data}[collectors]
 default_interval = "1s"
@@ -60,7 +62,9 @@ fn deliveries(hook: &Hook) -> Vec<(String, String)> {
         .map(|r| {
             (
                 r.json()["status"].as_str().unwrap_or_default().to_owned(),
-                r.header("x-automon-dedup-key").unwrap_or_default().to_owned(),
+                r.header("x-automon-dedup-key")
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect()
@@ -84,20 +88,38 @@ fn an_outage_delays_but_neither_loses_nor_duplicates() {
 
     // Down: connection refused, retried with backoff.
     assert!(d.eventually(Duration::from_secs(15), || {
-        sample_value(&d.metrics(), "automon_notification_attempts_failed_total{integration=\"hook/webhook/0\"}")
-            .is_some_and(|n| n >= 2.0)
+        sample_value(
+            &d.metrics(),
+            "automon_notification_attempts_failed_total{integration=\"hook/webhook/0\"}",
+        )
+        .is_some_and(|n| n >= 2.0)
     }));
-    assert_eq!(sample_value(&d.metrics(), "automon_notifications_queued{integration=\"hook/webhook/0\"}"), Some(1.0));
+    assert_eq!(
+        sample_value(
+            &d.metrics(),
+            "automon_notifications_queued{integration=\"hook/webhook/0\"}"
+        ),
+        Some(1.0)
+    );
     // Up but failing, then hanging past the send timeout.
     hook.set_mode(Mode::Fail);
     hook.listen();
-    assert!(d.eventually(Duration::from_secs(10), || hook.all().len() >= 2), "no retries reached the 500");
+    assert!(
+        d.eventually(Duration::from_secs(10), || hook.all().len() >= 2),
+        "no retries reached the 500"
+    );
     hook.set_mode(Mode::Hang);
     let before = hook.all().len();
-    assert!(d.eventually(Duration::from_secs(10), || hook.all().len() > before), "no retry during the hang");
+    assert!(
+        d.eventually(Duration::from_secs(10), || hook.all().len() > before),
+        "no retry during the hang"
+    );
     // Healthy: exactly one firing notification arrives.
     hook.set_mode(Mode::Accept);
-    assert!(hook.wait_for(Duration::from_secs(15), |r| !r.is_empty()), "never delivered");
+    assert!(
+        hook.wait_for(Duration::from_secs(15), |r| !r.is_empty()),
+        "never delivered"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let got = deliveries(&hook);
     assert_eq!(got.len(), 1, "{got:?}");
@@ -110,14 +132,33 @@ fn an_outage_delays_but_neither_loses_nor_duplicates() {
 
     // Resolve: one resolved notification, after the firing one.
     set_value(files.path(), 80.0);
-    assert!(hook.wait_for(Duration::from_secs(10), |r| r.len() >= 2), "resolution never delivered");
+    assert!(
+        hook.wait_for(Duration::from_secs(10), |r| r.len() >= 2),
+        "resolution never delivered"
+    );
     std::thread::sleep(Duration::from_secs(3));
     let got = deliveries(&hook);
-    assert_eq!(got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), ["firing", "resolved"], "{got:?}");
+    assert_eq!(
+        got.iter().map(|g| g.0.as_str()).collect::<Vec<_>>(),
+        ["firing", "resolved"],
+        "{got:?}"
+    );
     assert!(counts(&got).values().all(|n| *n == 1), "{got:?}");
     let m = d.metrics();
-    assert_eq!(sample_value(&m, "automon_notifications_sent_total{integration=\"hook/webhook/0\"}"), Some(2.0));
-    assert_eq!(sample_value(&m, "automon_notifications_queued{integration=\"hook/webhook/0\"}"), Some(0.0));
+    assert_eq!(
+        sample_value(
+            &m,
+            "automon_notifications_sent_total{integration=\"hook/webhook/0\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample_value(
+            &m,
+            "automon_notifications_queued{integration=\"hook/webhook/0\"}"
+        ),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -130,14 +171,20 @@ fn a_notification_queued_before_kill_9_is_delivered_after_restart_once() {
     let mut d = start(&cfg);
     // Queued, not deliverable (nothing listens).
     assert!(d.eventually(Duration::from_secs(15), || {
-        sample_value(&d.metrics(), "automon_notifications_queued{integration=\"hook/webhook/0\"}") == Some(1.0)
+        sample_value(
+            &d.metrics(),
+            "automon_notifications_queued{integration=\"hook/webhook/0\"}",
+        ) == Some(1.0)
     }));
     d.signal(nix::sys::signal::Signal::SIGKILL);
     d.wait_exit(Duration::from_secs(5));
 
     hook.listen();
     let d2 = start(&cfg);
-    assert!(hook.wait_for(Duration::from_secs(15), |r| !r.is_empty()), "queued notification lost");
+    assert!(
+        hook.wait_for(Duration::from_secs(15), |r| !r.is_empty()),
+        "queued notification lost"
+    );
     // The alert is still firing after the restart: it must not be paged again as new.
     std::thread::sleep(Duration::from_secs(4));
     let got = deliveries(&hook);

@@ -588,6 +588,7 @@ impl Merged {
             secret_files.push(path.clone());
             http.api_key_file = Some(path);
         }
+        self.resolve_receiver_secrets(&mut config.alerting.receivers, secret_files);
     }
 
     /// One secret: `value_key` holds it inline, `value_key` + `_file` names a file holding it.
@@ -759,6 +760,7 @@ impl Merged {
                 );
                 self.errors.push(self.error(&key, message));
             }
+            self.validate_receiver_integrations(i, r);
         }
     }
 
@@ -1022,6 +1024,306 @@ impl Merged {
         // Stable, so errors on one line keep the order they were found in.
         errors.sort_by_key(|e| (rank(e), e.line));
         ConfigErrors(errors)
+    }
+}
+
+/// Receiver integrations (`[[alerting.receivers.*]]`): their secrets and their checks. In an
+/// `impl` of its own so that the receivers and the rest of alerting change apart.
+impl Merged {
+    /// Reads every integration's `*_file` secrets.
+    fn resolve_receiver_secrets(
+        &mut self,
+        receivers: &mut [super::receivers::ReceiverConfig],
+        secret_files: &mut Vec<PathBuf>,
+    ) {
+        for (i, r) in receivers.iter_mut().enumerate() {
+            for (j, e) in r.email.iter_mut().enumerate() {
+                let key = format!("alerting.receivers.{i}.email.{j}.password");
+                self.receiver_secret(&key, &mut e.password, &mut e.password_file, secret_files);
+                let key = format!("alerting.receivers.{i}.email.{j}.ca_file");
+                self.config_relative(&key, &mut e.ca_file);
+            }
+            for (j, w) in r.webhook.iter_mut().enumerate() {
+                let base = format!("alerting.receivers.{i}.webhook.{j}");
+                self.config_relative(&format!("{base}.ca_file"), &mut w.ca_file);
+                self.receiver_secret(
+                    &format!("{base}.url"),
+                    &mut w.url,
+                    &mut w.url_file,
+                    secret_files,
+                );
+                self.receiver_secret(
+                    &format!("{base}.bearer_token"),
+                    &mut w.bearer_token,
+                    &mut w.bearer_token_file,
+                    secret_files,
+                );
+                self.receiver_secret(
+                    &format!("{base}.hmac_secret"),
+                    &mut w.hmac_secret,
+                    &mut w.hmac_secret_file,
+                    secret_files,
+                );
+            }
+            for (j, s) in r.slack.iter_mut().enumerate() {
+                let key = format!("alerting.receivers.{i}.slack.{j}.url");
+                self.receiver_secret(&key, &mut s.url, &mut s.url_file, secret_files);
+            }
+            for (j, a) in r.alertmanager.iter_mut().enumerate() {
+                let base = format!("alerting.receivers.{i}.alertmanager.{j}");
+                self.config_relative(&format!("{base}.ca_file"), &mut a.ca_file);
+                self.receiver_secret(
+                    &format!("{base}.bearer_token"),
+                    &mut a.bearer_token,
+                    &mut a.bearer_token_file,
+                    secret_files,
+                );
+                self.receiver_secret(
+                    &format!("{base}.password"),
+                    &mut a.password,
+                    &mut a.password_file,
+                    secret_files,
+                );
+            }
+        }
+    }
+
+    /// [`Merged::resolve_secret`] with a message of its own for an empty inline value (the
+    /// shared one speaks of API keys).
+    fn receiver_secret(
+        &mut self,
+        key: &str,
+        value: &mut Option<String>,
+        file: &mut Option<PathBuf>,
+        secret_files: &mut Vec<PathBuf>,
+    ) {
+        if file.is_none() && value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            self.errors
+                .push(self.error(key, "is empty; set a value or remove the key"));
+            return;
+        }
+        if let Some(path) = self.resolve_secret(key, value, file.as_deref()) {
+            secret_files.push(path.clone());
+            *file = Some(path);
+        }
+    }
+
+    /// Checks one receiver's integrations; keys are `alerting.receivers.I.KIND.J.FIELD`.
+    fn validate_receiver_integrations(&mut self, i: usize, r: &super::receivers::ReceiverConfig) {
+        let super::receivers::ReceiverConfig {
+            name: _,
+            email,
+            webhook,
+            slack,
+            alertmanager,
+        } = r;
+        for (j, e) in email.iter().enumerate() {
+            self.validate_email(&format!("alerting.receivers.{i}.email.{j}"), e);
+        }
+        for (j, w) in webhook.iter().enumerate() {
+            let super::receivers::WebhookConfig {
+                url,
+                url_file: _,
+                bearer_token: _,
+                bearer_token_file: _,
+                hmac_secret: _,
+                hmac_secret_file: _,
+                timeout,
+                max_alerts: _,
+                ca_file,
+                insecure_skip_verify: _,
+                send_resolved: _,
+            } = w;
+            let base = format!("alerting.receivers.{i}.webhook.{j}");
+            self.receiver_url(&base, url.as_deref(), true);
+            self.positive(&format!("{base}.timeout"), *timeout);
+            self.readable_file(&format!("{base}.ca_file"), ca_file.as_deref());
+        }
+        for (j, s) in slack.iter().enumerate() {
+            let super::receivers::SlackConfig {
+                url,
+                url_file: _,
+                channel: _,
+                username: _,
+                timeout,
+                send_resolved: _,
+            } = s;
+            let base = format!("alerting.receivers.{i}.slack.{j}");
+            self.receiver_url(&base, url.as_deref(), true);
+            self.positive(&format!("{base}.timeout"), *timeout);
+        }
+        for (j, a) in alertmanager.iter().enumerate() {
+            let super::receivers::AlertmanagerConfig {
+                url,
+                resend_interval,
+                bearer_token,
+                bearer_token_file: _,
+                username,
+                password,
+                password_file: _,
+                timeout,
+                ca_file,
+                insecure_skip_verify: _,
+            } = a;
+            let base = format!("alerting.receivers.{i}.alertmanager.{j}");
+            let url = (!url.is_empty()).then_some(url.as_str());
+            self.receiver_url(&base, url, false);
+            self.positive(&format!("{base}.timeout"), *timeout);
+            if resend_interval.0 < Duration::from_secs(1) {
+                self.errors.push(self.error(
+                    &format!("{base}.resend_interval"),
+                    "must be at least 1s (alerts are re-sent this often while firing)",
+                ));
+            }
+            self.readable_file(&format!("{base}.ca_file"), ca_file.as_deref());
+            if bearer_token.is_some() && (username.is_some() || password.is_some()) {
+                self.errors.push(self.error(
+                    &format!("{base}.bearer_token"),
+                    "set either a bearer token or a username and password, not both",
+                ));
+            }
+            self.user_and_password(&base, username.as_deref(), password.is_some());
+        }
+    }
+
+    fn validate_email(&mut self, base: &str, e: &super::receivers::EmailConfig) {
+        let super::receivers::EmailConfig {
+            smarthost,
+            tls,
+            allow_plaintext,
+            from,
+            to,
+            username,
+            password,
+            password_file: _,
+            hello,
+            ca_file,
+            insecure_skip_verify: _,
+            timeout,
+            send_resolved: _,
+        } = e;
+        match super::receivers::parse_smarthost(smarthost) {
+            Err(message) => self
+                .errors
+                .push(self.error(&format!("{base}.smarthost"), message)),
+            Ok((host, _)) => {
+                if *tls == super::receivers::SmtpTls::None
+                    && !allow_plaintext
+                    && !super::receivers::is_loopback_host(&host)
+                {
+                    let message = format!(
+                        "tls = \"none\" to {host}, which is not this host, would send alerts \
+                         (and any password) in clear; use \"starttls\" or \"tls\", or set \
+                         `allow_plaintext = true` if the network is trusted"
+                    );
+                    self.errors
+                        .push(self.error(&format!("{base}.tls"), message));
+                }
+            }
+        }
+        if from.trim().is_empty() {
+            self.errors.push(self.error(
+                &format!("{base}.from"),
+                "is required: the sender address, e.g. \"automon <automon@example.com>\"",
+            ));
+        } else if let Err(e) = from.parse::<lettre::message::Mailbox>() {
+            let message = format!("{from:?} is not an email address: {e}");
+            self.errors
+                .push(self.error(&format!("{base}.from"), message));
+        }
+        if to.is_empty() {
+            self.errors.push(self.error(
+                &format!("{base}.to"),
+                "is required: at least one recipient, e.g. [\"oncall@example.com\"]",
+            ));
+        }
+        for (k, addr) in to.iter().enumerate() {
+            if let Err(e) = addr.parse::<lettre::message::Mailbox>() {
+                let message = format!("{addr:?} is not an email address: {e}");
+                self.errors
+                    .push(self.error(&format!("{base}.to.{k}"), message));
+            }
+        }
+        self.user_and_password(base, username.as_deref(), password.is_some());
+        if hello
+            .as_deref()
+            .is_some_and(|h| h.trim().is_empty() || h.contains(char::is_whitespace))
+        {
+            self.errors.push(self.error(
+                &format!("{base}.hello"),
+                "must be a host name without spaces, e.g. \"web1.example.com\"",
+            ));
+        }
+        self.readable_file(&format!("{base}.ca_file"), ca_file.as_deref());
+        self.positive(&format!("{base}.timeout"), *timeout);
+    }
+
+    /// A user needs a password and a password needs a user; one without the other is a
+    /// half-finished edit, and sending without auth would fail at the server much later.
+    fn user_and_password(&mut self, base: &str, username: Option<&str>, has_password: bool) {
+        match (username, has_password) {
+            (Some(_), false) => self.errors.push(self.error(
+                &format!("{base}.username"),
+                "is set without `password_file` (or `password`)",
+            )),
+            (None, true) => self.errors.push(self.error(
+                &format!("{base}.password_file"),
+                "a password is set without `username`",
+            )),
+            (Some(u), true) if u.trim().is_empty() => self
+                .errors
+                .push(self.error(&format!("{base}.username"), "is empty")),
+            _ => {}
+        }
+    }
+
+    /// `url` must be set and be `http(s)://host...`. `secret` says whether it may come from
+    /// `url_file` (then the message mentions it).
+    fn receiver_url(&mut self, base: &str, url: Option<&str>, secret: bool) {
+        let key = format!("{base}.url");
+        let Some(url) = url else {
+            // A failed `url_file` was reported already; a second error would only repeat it.
+            if !self.errors.iter().any(|e| e.key == format!("{key}_file")) {
+                let message = if secret {
+                    "is required (or `url_file`, a file holding it)"
+                } else {
+                    "is required, e.g. \"http://alertmanager:9093\""
+                };
+                self.errors.push(self.error(&key, message));
+            }
+            return;
+        };
+        match reqwest::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) => {
+                let message = format!("scheme {:?} is not http or https", u.scheme());
+                self.errors.push(self.error(&key, message));
+            }
+            // The URL may hold a token: name the problem, not the value.
+            Err(e) => self
+                .errors
+                .push(self.error(&key, format!("is not a valid URL: {e}"))),
+        }
+    }
+
+    /// A file the notifier will read when it is built; a typo is found at validate time.
+    fn readable_file(&mut self, key: &str, path: Option<&Path>) {
+        let Some(path) = path else { return };
+        if let Err(e) = std::fs::File::open(path) {
+            let message = format!("cannot read {}: {e}", path.display());
+            self.errors.push(self.error(key, message));
+        }
+    }
+
+    /// Makes a relative path relative to the config file that set it, as with secrets.
+    fn config_relative(&self, key: &str, path: &mut Option<PathBuf>) {
+        if let Some(p) = path.as_mut() {
+            if let Some(o) = self.origin(&split_key(key)) {
+                if p.is_relative() {
+                    *p = self.dirs[o.file].join(&*p);
+                }
+            }
+        }
     }
 }
 

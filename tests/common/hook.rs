@@ -183,7 +183,8 @@ fn handle(stream: TcpStream, mode: &Mutex<Mode>, received: &Mutex<Vec<Received>>
     let mut stream = stream;
     match m {
         Mode::Accept => {
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
         Mode::Fail => {
             let _ = stream.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\nconnection: close\r\n\r\nboom");

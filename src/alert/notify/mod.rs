@@ -133,29 +133,298 @@ pub trait Notifier: Send + Sync {
     }
 }
 
-/// Identifies one integration in the outbox and in metrics: `receiver/kind/index`.
+pub mod alertmanager;
+pub mod email;
+mod http;
+pub mod slack;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::receivers::ReceiverConfig;
+
+/// A receiver integration that could not be built from a valid config (a CA file that
+/// changed since validation, an address lettre rejects, a TLS setup that fails).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{integration}: {message}")]
+pub struct NotifyBuildError {
+    /// The integration, as [`integration_id`] names it.
+    pub integration: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The name under which the outbox, logs and metrics know one integration:
+/// `oncall/email/0` is the first `[[alerting.receivers.email]]` of receiver `oncall`.
 pub fn integration_id(receiver: &str, kind: &str, index: usize) -> String {
     format!("{receiver}/{kind}/{index}")
 }
 
-/// Receivers could not be built.
-#[derive(Debug, thiserror::Error)]
-#[error("receiver {receiver}: {message}")]
-pub struct NotifyBuildError {
-    /// Receiver name.
-    pub receiver: String,
-    /// What failed.
-    pub message: String,
+/// Every receiver's integrations, by receiver name, in config order within a receiver:
+/// email, webhook, slack, then alertmanager tables.
+pub fn build(
+    receivers: &[ReceiverConfig],
+) -> Result<BTreeMap<String, Vec<Arc<dyn Notifier>>>, NotifyBuildError> {
+    receivers
+        .iter()
+        .map(|r| Ok((r.name.clone(), build_receiver(r)?)))
+        .collect()
 }
 
-/// Builds every receiver's integrations. (Placeholder until the receiver implementations
-/// land: every receiver gets no integrations.)
-pub fn build(
-    receivers: &[crate::config::receivers::ReceiverConfig],
-) -> Result<std::collections::BTreeMap<String, Vec<std::sync::Arc<dyn Notifier>>>, NotifyBuildError>
-{
-    Ok(receivers
-        .iter()
-        .map(|r| (r.name.clone(), Vec::new()))
-        .collect())
+/// One receiver's integrations, in the order [`build`] gives them.
+pub fn build_receiver(r: &ReceiverConfig) -> Result<Vec<Arc<dyn Notifier>>, NotifyBuildError> {
+    let mut out: Vec<Arc<dyn Notifier>> = Vec::new();
+    let err = |kind: &str, i: usize| {
+        let id = integration_id(&r.name, kind, i);
+        move |message: String| NotifyBuildError {
+            integration: id,
+            message,
+        }
+    };
+    for (i, c) in r.email.iter().enumerate() {
+        out.push(Arc::new(
+            email::EmailNotifier::new(c).map_err(err("email", i))?,
+        ));
+    }
+    for (i, c) in r.webhook.iter().enumerate() {
+        out.push(Arc::new(
+            webhook::WebhookNotifier::new(c).map_err(err("webhook", i))?,
+        ));
+    }
+    for (i, c) in r.slack.iter().enumerate() {
+        out.push(Arc::new(
+            slack::SlackNotifier::new(c).map_err(err("slack", i))?,
+        ));
+    }
+    for (i, c) in r.alertmanager.iter().enumerate() {
+        out.push(Arc::new(
+            alertmanager::AlertmanagerNotifier::new(c).map_err(err("alertmanager", i))?,
+        ));
+    }
+    Ok(out)
 }
+
+/// The `alertname` of the clearly marked message `automon test-notify` sends.
+pub const TEST_ALERT_NAME: &str = "AutomonTestNotification";
+
+/// A one-alert firing notification that says it is a test, for `automon test-notify`.
+pub fn test_notification(receiver: &str, host: &str, external_url: &str) -> Notification {
+    let now = now_ms();
+    let labels: BTreeMap<String, String> = [
+        ("alertname", TEST_ALERT_NAME),
+        ("severity", "none"),
+        ("instance", host),
+        ("test", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let annotations: BTreeMap<String, String> = [
+        (
+            "summary",
+            format!("Test notification from automon on {host}: please ignore"),
+        ),
+        (
+            "description",
+            format!(
+                "`automon test-notify {receiver}` sent this to check that the receiver \
+                 {receiver:?} delivers. No action is needed."
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let base = external_url.trim_end_matches('/');
+    let group_key = format!("{{}}:{{alertname=\"{TEST_ALERT_NAME}\"}}");
+    Notification {
+        receiver: receiver.to_owned(),
+        status: AlertStatus::Firing,
+        group_labels: [("alertname".to_owned(), TEST_ALERT_NAME.to_owned())].into(),
+        common_labels: labels.clone(),
+        common_annotations: annotations.clone(),
+        alerts: vec![AlertInfo {
+            status: AlertStatus::Firing,
+            fingerprint: format!("{:016x}", fnv1a(format!("{labels:?}").as_bytes())),
+            labels,
+            annotations,
+            starts_at_ms: now,
+            ends_at_ms: None,
+            value: 1.0,
+            generator_url: format!("{base}/api/v1/alerts"),
+        }],
+        external_url: base.to_owned(),
+        host: host.to_owned(),
+        // Unique per run: a test is a deliberate new message, never a duplicate to drop.
+        dedup_key: format!(
+            "test-{:016x}",
+            fnv1a(format!("{group_key}{now}").as_bytes())
+        ),
+        group_key,
+        created_ms: now,
+    }
+}
+
+/// Now as Unix milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// FNV-1a, for the test notification's made-up fingerprint and dedup key.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Unix milliseconds as RFC 3339 in UTC with milliseconds, as Alertmanager writes times.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Go's zero time, which Alertmanager's webhook payload gives firing alerts as `endsAt`.
+pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A value as people read it: integers without a fraction, others with up to four
+/// significant digits, large and small ones with SI prefixes (`1.5G`, `2.5m`), like
+/// Prometheus' `humanize`.
+pub fn humanize(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() {
+            "NaN".into()
+        } else if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let a = v.abs();
+    if a == 0.0 || (1.0..1000.0).contains(&a) {
+        return trim_number(v);
+    }
+    const BIG: [(f64, &str); 6] = [
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ];
+    const SMALL: [(f64, &str); 4] = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")];
+    if a >= 1000.0 {
+        let (scale, p) = BIG
+            .iter()
+            .find(|(s, _)| a >= *s)
+            .copied()
+            .unwrap_or((1e18, "E"));
+        return format!("{}{p}", trim_number(v / scale));
+    }
+    match SMALL.iter().find(|(s, _)| a >= *s) {
+        Some((scale, p)) => format!("{}{p}", trim_number(v / scale)),
+        None => format!("{v:e}"),
+    }
+}
+
+/// Four significant digits without trailing zeros.
+fn trim_number(v: f64) -> String {
+    let a = v.abs();
+    let decimals = if a >= 100.0 {
+        1
+    } else if a >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_owned()
+    }
+}
+
+impl Notification {
+    /// Alerts firing and resolved in this notification.
+    pub fn counts(&self) -> (usize, usize) {
+        let firing = self
+            .alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Firing)
+            .count();
+        (firing, self.alerts.len() - firing)
+    }
+
+    /// The distinct alert names, in first-seen order.
+    pub fn alert_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for a in &self.alerts {
+            let name = a
+                .labels
+                .get("alertname")
+                .map_or("(unnamed)", String::as_str);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// One line for subjects and chat: `[FIRING:2] HostDiskFull on web1`,
+    /// `[RESOLVED] HostDiskFull on web1`; three or more names are shortened.
+    pub fn title(&self) -> String {
+        let (firing, resolved) = self.counts();
+        let status = match self.status {
+            AlertStatus::Firing if resolved > 0 => {
+                format!("[FIRING:{firing}, RESOLVED:{resolved}]")
+            }
+            AlertStatus::Firing => format!("[FIRING:{firing}]"),
+            AlertStatus::Resolved => "[RESOLVED]".to_owned(),
+        };
+        let names = self.alert_names();
+        let names = match names.len() {
+            0 => "(no alerts)".to_owned(),
+            1 | 2 => names.join(", "),
+            n => format!("{}, {} and {} more", names[0], names[1], n - 2),
+        };
+        format!("{status} {names} on {}", self.host)
+    }
+
+    /// The notification with resolved alerts left out, for integrations configured with
+    /// `send_resolved = false`; `None` when nothing would remain.
+    pub fn firing_only(&self) -> Option<Notification> {
+        let alerts: Vec<AlertInfo> = self
+            .alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Firing)
+            .cloned()
+            .collect();
+        if alerts.is_empty() {
+            return None;
+        }
+        Some(Notification {
+            alerts,
+            status: AlertStatus::Firing,
+            ..self.clone()
+        })
+    }
+}
+
+/// What a notifier with `send_resolved = false` answers for a notification of resolved
+/// alerts only: nothing was sent, on purpose.
+pub(crate) fn skipped_resolved() -> Delivered {
+    Delivered {
+        detail: "not sent: only resolved alerts and send_resolved = false".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
