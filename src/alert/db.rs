@@ -85,6 +85,9 @@ pub struct OutboxStats {
     pub oldest_pending_ms: Option<i64>,
 }
 
+/// One outbox row for inspection: id, integration, dedup key, attempts, last error or answer.
+pub type OutboxSummary = (i64, String, String, u32, Option<String>);
+
 /// The database; one connection behind a mutex (operations are short).
 pub struct Db {
     conn: Mutex<Connection>,
@@ -407,10 +410,7 @@ impl Db {
     }
 
     /// Rows in a state, newest first (for tests and inspection).
-    pub fn outbox_rows(
-        &self,
-        state: &str,
-    ) -> Result<Vec<(i64, String, String, u32, Option<String>)>, DbError> {
+    pub fn outbox_rows(&self, state: &str) -> Result<Vec<OutboxSummary>, DbError> {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, integration, dedup_key, attempts, COALESCE(last_error, detail) FROM outbox WHERE state = ?1 ORDER BY id DESC",

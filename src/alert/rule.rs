@@ -96,6 +96,9 @@ pub enum RuleError {
     LabelName(String),
 }
 
+/// One result series after templating: labels, annotations, value.
+type Instance = (BTreeMap<String, String>, BTreeMap<String, String>, f64);
+
 /// A compiled rule with its alert instances.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -256,10 +259,7 @@ impl Rule {
         samples: Vec<(BTreeMap<String, String>, f64)>,
         now_ms: i64,
     ) -> Result<(), String> {
-        let mut seen: HashMap<
-            Fingerprint,
-            (BTreeMap<String, String>, BTreeMap<String, String>, f64),
-        > = HashMap::with_capacity(samples.len());
+        let mut seen: HashMap<Fingerprint, Instance> = HashMap::with_capacity(samples.len());
         for (mut series, value) in samples {
             series.remove("__name__");
             let data = Data {

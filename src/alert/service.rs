@@ -72,10 +72,11 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// Receiver name → its integrations with what grouping needs to know of each.
+pub type ReceiverIntegrations = BTreeMap<String, Vec<(IntegrationInfo, Arc<dyn Notifier>)>>;
+
 /// Receiver integrations: receiver name → (info for grouping, notifier), in config order.
-pub fn integrations(
-    loaded: &LoadedConfig,
-) -> Result<BTreeMap<String, Vec<(IntegrationInfo, Arc<dyn Notifier>)>>, ServiceError> {
+pub fn integrations(loaded: &LoadedConfig) -> Result<ReceiverIntegrations, ServiceError> {
     let built = notify::build(&loaded.config.alerting.receivers)
         .map_err(|e| ServiceError::Config(e.to_string()))?;
     let mut out = BTreeMap::new();

@@ -185,11 +185,11 @@ mod tests {
     #[test]
     fn mutes_only_inside_its_window() {
         let s = silence(vec![m("alertname", "DiskFull", false)], 100, 200);
-        let active = ActiveSilences::new(&[s.clone()], 50);
+        let active = ActiveSilences::new(std::slice::from_ref(&s), 50);
         let l: BTreeMap<String, String> =
             [("alertname".to_string(), "DiskFull".to_string())].into();
         assert!(active.silenced_by(&l, 50).is_empty(), "pending");
-        assert_eq!(active.silenced_by(&l, 150), [s.id.clone()]);
+        assert_eq!(active.silenced_by(&l, 150), vec![s.id.clone()]);
         assert!(active.silenced_by(&l, 200).is_empty(), "expired");
         assert_eq!(s.state(250), SilenceState::Expired);
     }

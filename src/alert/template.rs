@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn printf_and_string_functions() {
-        assert_eq!(expand("{{ printf \"%.2f\" $value }}", &[], 3.14159), "3.14");
+        assert_eq!(expand("{{ printf \"%.2f\" $value }}", &[], 1.23456), "1.23");
         assert_eq!(
             expand("{{ $value | printf \"%.1f%%\" }}", &[], 93.25),
             "93.2%"

@@ -249,12 +249,12 @@ pub fn parse_rule_file(text: &str, name: &str) -> Result<Vec<RuleConfig>, Config
     }
 }
 
+/// Rules, the rule files read, and the directories to watch for rule changes.
+type LoadedRules = (Vec<RuleConfig>, Vec<PathBuf>, Vec<PathBuf>);
+
 /// Built-in rules, rule files matching `alerting.rule_files` (relative to `base`), and
 /// inline rules. Returns the rules, the files read and the directories to watch.
-fn load_rules(
-    config: &Config,
-    base: &Path,
-) -> Result<(Vec<RuleConfig>, Vec<PathBuf>, Vec<PathBuf>), ConfigErrors> {
+fn load_rules(config: &Config, base: &Path) -> Result<LoadedRules, ConfigErrors> {
     let alerting = &config.alerting;
     let mut rules = Vec::new();
     let mut errors = Vec::new();

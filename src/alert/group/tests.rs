@@ -1,3 +1,5 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // a literal slice of clones reads best here
+
 use std::time::Duration;
 
 use super::*;
