@@ -9,6 +9,7 @@ pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod exec;
 pub mod filefd;
 pub mod filesystem;
 pub mod load;
@@ -18,6 +19,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -437,6 +439,31 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
         specs.push(basic(cfg, "uname", &c.uname, move || {
             Ok(uname::UnameCollector::new(p.clone()))
         }));
+    }
+
+    {
+        let q = c.quantum.clone();
+        let (_, timeout) = schedule(cfg, q.interval, q.timeout);
+        specs.push(spec(
+            cfg,
+            "quantum",
+            q.enabled,
+            q.interval,
+            q.timeout,
+            move || quantum::QuantumCollector::new(&q, timeout),
+        ));
+    }
+    {
+        let x = c.exec.clone();
+        let (_, timeout) = schedule(cfg, x.interval, x.timeout);
+        specs.push(spec(
+            cfg,
+            "exec",
+            x.enabled,
+            x.interval,
+            x.timeout,
+            move || exec::ExecCollector::new(&x, timeout),
+        ));
     }
 
     let mut specs: Vec<CollectorSpec> = specs.into_iter().flatten().collect();
