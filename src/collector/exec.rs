@@ -489,3 +489,284 @@ impl Collector for ExecCollector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HumanDuration;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// Writes an executable `sh` script.
+    fn script(dir: &Path, name: &str, body: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    fn plugin(name: &str, command: &[&str]) -> ExecPluginConfig {
+        ExecPluginConfig {
+            name: name.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn collector(plugins: Vec<ExecPluginConfig>, timeout: Duration) -> ExecCollector {
+        let cfg = ExecConfig {
+            enabled: true,
+            max_output_bytes: crate::config::ByteSize(4096),
+            plugins,
+            ..Default::default()
+        };
+        ExecCollector::new(&cfg, timeout).unwrap()
+    }
+
+    fn value(c: &Collection, name: &str, plugin: &str) -> Option<f64> {
+        c.families
+            .iter()
+            .find(|f| f.name == name)?
+            .samples
+            .iter()
+            .find(|s| s.labels.iter().any(|(k, v)| k == "plugin" && v == plugin))
+            .map(|s| s.value)
+    }
+
+    #[test]
+    fn output_becomes_metrics_with_a_plugin_label() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = script(
+            dir.path(),
+            "a.sh",
+            "echo '# HELP jobs_queued Jobs waiting.'\necho '# TYPE jobs_queued gauge'\n\
+             echo 'jobs_queued{queue=\"mail\",plugin=\"spoofed\"} 3'\necho 'jobs_queued{queue=\"print\"} 1 1700000000000'",
+        );
+        // Same family from a second plugin: merged into one group, told apart by `plugin`.
+        let b = script(
+            dir.path(),
+            "b.sh",
+            "echo '# TYPE jobs_queued gauge'\necho \"jobs_queued{queue=\\\"$1\\\"} 7\"",
+        );
+        let mut c = collector(
+            vec![plugin("a", &[&a]), plugin("b", &[&b, "x y"])],
+            Duration::from_secs(10),
+        );
+        let out = c.collect().unwrap();
+        assert_eq!(out.note, None);
+        let jobs: Vec<_> = out
+            .families
+            .iter()
+            .filter(|f| f.name == "jobs_queued")
+            .collect();
+        assert_eq!(jobs.len(), 1);
+        let samples: Vec<String> = jobs[0]
+            .samples
+            .iter()
+            .map(|s| format!("{:?} {} {:?}", s.labels, s.value, s.timestamp_ms))
+            .collect();
+        assert_eq!(
+            samples,
+            [
+                r#"[("plugin", "a"), ("queue", "mail")] 3 None"#,
+                r#"[("plugin", "a"), ("queue", "print")] 1 None"#,
+                // The argument reached the script as one word, unexpanded.
+                r#"[("plugin", "b"), ("queue", "x y")] 7 None"#,
+            ]
+        );
+        assert_eq!(value(&out, "automon_exec_exit_code", "a"), Some(0.0));
+        assert_eq!(value(&out, "automon_exec_success", "b"), Some(1.0));
+        assert!(value(&out, "automon_exec_duration_seconds", "b").unwrap() > 0.0);
+    }
+
+    #[test]
+    fn environment_is_cleared_except_the_allowlist() {
+        let dir = tempfile::tempdir().unwrap();
+        // HOME and PATH are set in any test environment; only PATH is allowed through.
+        let s = script(
+            dir.path(),
+            "env.sh",
+            "echo \"env_has_path $([ -n \"$PATH\" ] && echo 1 || echo 0)\"\n\
+             echo \"env_has_home $([ -n \"$HOME\" ] && echo 1 || echo 0)\"\n\
+             echo \"env_count $(env | grep -cv '^\\(PWD\\|SHLVL\\|_\\)=')\"",
+        );
+        let mut p = plugin("env", &[&s]);
+        p.env = vec!["PATH".into(), "AUTOMON_SURELY_UNSET_VARIABLE".into()];
+        assert!(std::env::var_os("HOME").is_some() && std::env::var_os("PATH").is_some());
+        let mut c = collector(vec![p], Duration::from_secs(10));
+        let out = c.collect().unwrap();
+        assert_eq!(value(&out, "env_has_path", "env"), Some(1.0));
+        assert_eq!(value(&out, "env_has_home", "env"), Some(0.0));
+        // PATH only (the shell itself adds PWD, SHLVL and `_`).
+        assert_eq!(value(&out, "env_count", "env"), Some(1.0));
+    }
+
+    #[test]
+    fn a_hanging_plugin_and_its_children_are_killed_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        // The script starts a background child that would hold stdout open, then hangs.
+        let s = script(
+            dir.path(),
+            "hang.sh",
+            &format!(
+                "sleep 300 &\necho $! > {}\necho 'started 1'\necho 'oops' >&2\nsleep 300",
+                pidfile.display()
+            ),
+        );
+        let fine = script(dir.path(), "fine.sh", "echo 'fine 1'");
+        let mut hang = plugin("hang", &[&s]);
+        hang.timeout = Some(HumanDuration(Duration::from_millis(300)));
+        let mut c = collector(
+            vec![hang, plugin("fine", &[&fine])],
+            Duration::from_secs(20),
+        );
+        let started = Instant::now();
+        let out = c.collect().unwrap();
+        // Generous bound: only checks that nobody waited for `sleep 300`.
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let note = out.note.clone().unwrap();
+        assert!(
+            note.contains("plugin hang: killed after its deadline of 300ms; stderr: oops"),
+            "{note}"
+        );
+        assert_eq!(value(&out, "automon_exec_exit_code", "hang"), Some(137.0));
+        assert_eq!(value(&out, "automon_exec_success", "hang"), Some(0.0));
+        assert_eq!(value(&out, "fine", "fine"), Some(1.0));
+        assert_eq!(value(&out, "started", "hang"), None, "nothing partial");
+        // The background child died with the group.
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gone = (0..100).any(|_| {
+            let alive = Path::new(&format!("/proc/{pid}")).exists()
+                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z ");
+            if alive {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "background child {pid} survived");
+    }
+
+    #[test]
+    fn oversize_bad_and_failing_output_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        // 5000 bytes against a 4096-byte limit; the plugin would go on writing forever.
+        let big = script(
+            dir.path(),
+            "big.sh",
+            "while :; do echo 'big_metric 1'; done",
+        );
+        let bad = script(
+            dir.path(),
+            "bad.sh",
+            "echo 'good 1'\necho 'broken{x=\"1\" 2'",
+        );
+        let fails = script(
+            dir.path(),
+            "fails.sh",
+            "echo 'partial 1'\necho 'disk not found' >&2\nexit 3",
+        );
+        let nagios = script(dir.path(), "nagios.sh", "echo 'warned 1'\nexit 1");
+        let mut nagios_cfg = plugin("nagios", &[&nagios]);
+        nagios_cfg.ok_exit_codes = vec![0, 1, 2];
+        let reserved = script(
+            dir.path(),
+            "reserved.sh",
+            "echo 'automon_up 1'\necho 'mine 2'",
+        );
+        let mut c = collector(
+            vec![
+                plugin("big", &[&big]),
+                plugin("bad", &[&bad]),
+                plugin("fails", &[&fails]),
+                nagios_cfg,
+                plugin("reserved", &[&reserved]),
+                plugin("missing", &["/nonexistent/plugin"]),
+            ],
+            Duration::from_secs(20),
+        );
+        let out = c.collect().unwrap();
+        let note = out.note.clone().unwrap();
+        for want in [
+            "plugin big: its output exceeded the limit of 4096 bytes",
+            "plugin bad: its output does not parse",
+            "plugin fails: exited with status 3; stderr: disk not found",
+            "plugin reserved: dropped automon_up",
+            "cannot start /nonexistent/plugin",
+        ] {
+            assert!(note.contains(want), "{want:?} not in {note}");
+        }
+        for name in ["big_metric", "good", "partial", "automon_up"] {
+            assert!(out.families.iter().all(|f| f.name != name), "{name} served");
+        }
+        assert_eq!(value(&out, "automon_exec_exit_code", "fails"), Some(3.0));
+        assert_eq!(value(&out, "automon_exec_success", "fails"), Some(0.0));
+        assert_eq!(value(&out, "automon_exec_success", "missing"), Some(0.0));
+        assert_eq!(value(&out, "automon_exec_exit_code", "missing"), None);
+        assert_eq!(value(&out, "warned", "nagios"), Some(1.0));
+        assert_eq!(value(&out, "automon_exec_exit_code", "nagios"), Some(1.0));
+        assert_eq!(value(&out, "mine", "reserved"), Some(2.0));
+    }
+
+    #[test]
+    fn all_plugins_failing_fails_the_collection() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script(dir.path(), "f.sh", "echo 'no such device' >&2\nexit 2");
+        let mut c = collector(vec![plugin("f", &[&s])], Duration::from_secs(10));
+        let e = c.collect().unwrap_err().to_string();
+        assert_eq!(e, "plugin f: exited with status 2; stderr: no such device");
+    }
+
+    #[test]
+    fn switching_users_needs_root() {
+        let p = ExecPluginConfig {
+            user: Some("nobody".into()),
+            ..plugin("u", &["/bin/true"])
+        };
+        let cfg = ExecConfig {
+            plugins: vec![p],
+            ..Default::default()
+        };
+        let r = ExecCollector::new(&cfg, Duration::from_secs(1));
+        if nix::unistd::geteuid().is_root() {
+            let mut c = r.unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let s = script(
+                dir.path(),
+                "id.sh",
+                "echo \"uid $(id -u)\"\necho \"groups $(id -G | wc -w)\"",
+            );
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            c.plugins[0].program = PathBuf::from(s);
+            let out = c.collect().unwrap();
+            let nobody = User::from_name("nobody").unwrap().unwrap();
+            assert_eq!(
+                value(&out, "uid", "u"),
+                Some(f64::from(nobody.uid.as_raw()))
+            );
+            // Only the primary group: root's supplementary groups were dropped.
+            assert_eq!(value(&out, "groups", "u"), Some(1.0));
+        } else {
+            let e = r.err().unwrap().to_string();
+            assert!(e.contains("needs root"), "{e}");
+        }
+        let bad = ExecConfig {
+            plugins: vec![ExecPluginConfig {
+                user: Some("no-such-user-automon".into()),
+                ..plugin("u", &["/bin/true"])
+            }],
+            ..Default::default()
+        };
+        let e = ExecCollector::new(&bad, Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}

@@ -510,6 +510,8 @@ pub fn render_document(device: &str, bytes: &[u8], now: f64) -> Result<String, S
 }
 
 #[cfg(test)]
+// The expected values are the documents' digits, copied verbatim so they can be checked by eye.
+#[allow(clippy::excessive_precision)]
 mod tests {
     use super::*;
     use crate::config::{QuantumConfig, QuantumDeviceConfig};
