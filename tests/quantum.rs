@@ -243,3 +243,110 @@ fn an_untrusted_certificate_is_refused() {
     // The handshake failed before any request was sent.
     assert!(seen.lock().unwrap().is_empty());
 }
+
+/// The example rules in `config/rules/quantum.toml`: every expression is accepted by
+/// automon's query engine and by `promtool check rules`, and evaluated over a week of
+/// calibrations built from the real hanoi document, the ones that should fire do.
+#[test]
+fn example_rules_check_and_fire_on_real_calibrations() {
+    use automon::query::{Engine, Limits, MemorySource, Value};
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/rules/quantum.toml");
+    let doc: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let rules = doc["rules"].as_array().unwrap();
+    let engine = Engine::new(Limits::default());
+    let mut json_rules = Vec::new();
+    let mut exprs = std::collections::BTreeMap::new();
+    for r in rules {
+        let name = r["name"].as_str().unwrap();
+        let expr = r["expr"].as_str().unwrap();
+        engine
+            .prepare(expr)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for key in ["for", "labels", "annotations"] {
+            assert!(r.get(key).is_some(), "{name} has no {key}");
+        }
+        json_rules.push(serde_json::json!({
+            "alert": name,
+            "expr": expr,
+            "for": r["for"].as_str().unwrap(),
+            "labels": serde_json::to_value(&r["labels"]).unwrap(),
+            "annotations": serde_json::to_value(&r["annotations"]).unwrap(),
+        }));
+        exprs.insert(name.to_string(), expr.to_string());
+    }
+    if let Some(promtool) = require_tool("promtool") {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quantum.rules.json");
+        let groups = serde_json::json!({"groups": [{"name": "quantum", "rules": json_rules}]});
+        std::fs::write(&file, groups.to_string()).unwrap();
+        let out = std::process::Command::new(promtool)
+            .args(["check", "rules"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A week of hourly collections of the hanoi document; in the last hour T1 halves.
+    let text = automon::collector::quantum::render_document(
+        "hanoi",
+        &std::fs::read(fixture("props_hanoi.json")).unwrap(),
+        1_740_600_794.0 + 3600.0,
+    )
+    .unwrap();
+    let families = automon::exposition::parse_text(&text).unwrap();
+    let hour = 3_600_000;
+    let end = 1_740_600_794_000 + 8 * 24 * hour;
+    let mut src = MemorySource::new();
+    for f in &families {
+        for s in &f.samples {
+            let mut labels = s.labels.clone();
+            labels.push(("__name__".into(), s.name.clone()));
+            labels.sort();
+            for h in (0..8 * 24).rev() {
+                let t = end - h * hour;
+                let v = match s.name.as_str() {
+                    "automon_quantum_device_t1_median_seconds" if h == 0 => s.value / 2.0,
+                    // The same document all week: its age grows with the clock.
+                    "automon_quantum_calibration_age_seconds" => {
+                        (t - 1_740_600_794_000) as f64 / 1e3
+                    }
+                    _ => s.value,
+                };
+                src.add_owned(labels.clone(), t, v);
+            }
+        }
+    }
+    let fired = |name: &str| -> Vec<(String, f64)> {
+        match engine.instant(&src, &exprs[name], end).unwrap() {
+            Value::Vector(v) => v
+                .iter()
+                .map(|s| {
+                    let device = s
+                        .labels
+                        .iter()
+                        .find(|(k, _)| k == "device")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    (device, s.v)
+                })
+                .collect(),
+            other => panic!("{name}: {other:?}"),
+        }
+    };
+    // hanoi has two cx gates with gate_error 1.
+    assert_eq!(fired("QuantumBrokenCoupler"), [("hanoi".to_string(), 2.0)]);
+    assert_eq!(fired("QuantumCoherenceT1Dropped").len(), 1);
+    assert!(fired("QuantumCoherenceT2Dropped").is_empty());
+    // Median cx error 0.63% is under the 2% threshold.
+    assert!(fired("QuantumTwoQubitErrorHigh").is_empty());
+    // No new document all week: at `end` the calibration is 8 days old.
+    assert_eq!(fired("QuantumCalibrationStale").len(), 1);
+    assert!(fired("QuantumCalibrationFeedDown").is_empty());
+}
