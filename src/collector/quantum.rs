@@ -65,8 +65,16 @@ enum DeviceError {
 }
 
 impl QuantumCollector {
-    /// Builds the collector; `timeout` bounds each HTTP request (the collection's deadline).
+    /// Builds the collector. `timeout` is the collection's deadline; the HTTP devices, fetched
+    /// one after the other, share it, so that one slow endpoint cannot make the others miss it.
     pub fn new(cfg: &QuantumConfig, timeout: Duration) -> Result<Self, CollectorError> {
+        let remote = cfg
+            .devices
+            .iter()
+            .filter(|d| d.url.is_some())
+            .count()
+            .max(1);
+        let timeout = timeout / remote as u32;
         let devices = cfg
             .devices
             .iter()
