@@ -1,6 +1,7 @@
 //! Exec plugins in the real daemon: a script's output appears in `/metrics` with its `plugin`
 //! label and passes `promtool check metrics`; a plugin that hangs is killed and named in
-//! `/health` while the other plugin keeps being served.
+//! `/health` while the other plugins keep being served; a family another collector exports is
+//! not served twice.
 
 mod common;
 
@@ -32,11 +33,18 @@ fn plugins_in_the_daemon() {
         "hang.sh",
         "echo 'working...' >&2\nexec sleep 600",
     );
+    // node_load1 belongs to the load collector: served twice it would break the exposition.
+    let shadow = script(
+        dir.path(),
+        "shadow.sh",
+        "echo 'node_load1 1234'\necho 'mine 1'",
+    );
     let d = start(&format!(
         "[collectors.exec]\nenabled = true\ninterval = \"1s\"\ntimeout = \"1s\"\n\n\
          [[collectors.exec.plugins]]\nname = \"backup\"\ncommand = [{backup:?}, \"db\"]\n\n\
          [[collectors.exec.plugins]]\nname = \"stuck\"\ncommand = [{hang:?}]\n\
-         timeout = \"300ms\"\n"
+         timeout = \"300ms\"\n\n\
+         [[collectors.exec.plugins]]\nname = \"shadow\"\ncommand = [{shadow:?}]\n"
     ));
     let body = d.metrics();
     assert_eq!(
@@ -55,11 +63,18 @@ fn plugins_in_the_daemon() {
         sample_value(&body, "automon_exec_exit_code{plugin=\"stuck\"}"),
         Some(137.0)
     );
+    assert_eq!(body.matches("# TYPE node_load1 ").count(), 1, "{body}");
+    assert!(!body.contains("node_load1 1234"));
+    assert_eq!(sample_value(&body, "mine{plugin=\"shadow\"}"), Some(1.0));
     promtool_check_metrics(&body);
     let (_, h) = d.health();
     let note = h["collectors"]["exec"]["note"].as_str().unwrap_or_default();
     assert!(
         note.contains("plugin stuck: killed after its deadline of 300ms; stderr: working..."),
+        "{h}"
+    );
+    assert!(
+        note.contains("plugin shadow: dropped node_load1: the load collector exports it"),
         "{h}"
     );
     // Each round kills its own run: no sleeping plugins pile up.

@@ -37,12 +37,13 @@ use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{Pid, User};
 
+use super::textfile::FamilyOwners;
 use super::{Collection, Collector, CollectorError};
 use crate::config::{ExecConfig, ExecPluginConfig};
 use crate::exposition::parse_text;
@@ -358,6 +359,10 @@ impl Plugin {
         let mut families = parse_text(&text)
             .map_err(|e| self.failure(format!("its output does not parse: {e}"), &run.stderr))?;
         for f in &mut families {
+            // As the textfile collector does: every served family has HELP (promtool lints it).
+            if f.help.is_empty() {
+                f.help = format!("Metric from exec plugin {}.", self.name);
+            }
             for s in &mut f.samples {
                 // The plugin's own `plugin` label would be ambiguous; ours wins.
                 s.labels.retain(|(k, _)| k != "plugin");
@@ -373,13 +378,23 @@ impl Plugin {
 /// Runs every configured plugin; see the module documentation.
 pub struct ExecCollector {
     plugins: Vec<Plugin>,
+    /// Family names the other collectors export, which plugins must not shadow.
+    owners: Option<Arc<FamilyOwners>>,
+    /// The first collection waits this long for the other collectors to publish their names.
+    peer_wait: Option<Duration>,
 }
 
 impl ExecCollector {
     /// Builds the plugins of `cfg`. `timeout` is the collection's deadline; each plugin is
     /// killed at its own timeout, at most a little before that. Fails when a `user` does not
     /// exist or the daemon cannot switch to it.
-    pub fn new(cfg: &ExecConfig, timeout: Duration) -> Result<Self, CollectorError> {
+    /// `owners` (from [`build`](super::build)) names the families other collectors export;
+    /// without it plugin families are not checked against them.
+    pub fn new(
+        cfg: &ExecConfig,
+        timeout: Duration,
+        owners: Option<Arc<FamilyOwners>>,
+    ) -> Result<Self, CollectorError> {
         let plugins = cfg
             .plugins
             .iter()
@@ -388,12 +403,21 @@ impl ExecCollector {
                 Plugin::new(p, own, timeout, cfg.max_output_bytes.0)
             })
             .collect::<Result<_, _>>()?;
-        Ok(ExecCollector { plugins })
+        Ok(ExecCollector {
+            plugins,
+            owners,
+            // As the textfile collector: at most half the deadline, so waiting never makes the
+            // collection late.
+            peer_wait: Some((timeout / 2).min(Duration::from_secs(1))),
+        })
     }
 }
 
 impl Collector for ExecCollector {
     fn collect(&mut self) -> Result<Collection, CollectorError> {
+        if let (Some(owners), Some(wait)) = (&self.owners, self.peer_wait.take()) {
+            owners.wait_for_first_runs_except(wait, "exec");
+        }
         // In parallel, so that one slow plugin costs the others nothing but the wait.
         let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
@@ -446,6 +470,18 @@ impl Collector for ExecCollector {
                         if f.name.starts_with("automon_") || f.name.starts_with("process_") {
                             problems.push(format!(
                                 "plugin {}: dropped {}: the name is reserved for automon's own metrics",
+                                plugin.name, f.name
+                            ));
+                            continue;
+                        }
+                        // Served twice, the family would break the exposition.
+                        if let Some(owner) = self
+                            .owners
+                            .as_ref()
+                            .and_then(|o| o.owner_besides(&f.name, "exec"))
+                        {
+                            problems.push(format!(
+                                "plugin {}: dropped {}: {owner} exports it",
                                 plugin.name, f.name
                             ));
                             continue;
@@ -520,7 +556,7 @@ mod tests {
             plugins,
             ..Default::default()
         };
-        ExecCollector::new(&cfg, timeout).unwrap()
+        ExecCollector::new(&cfg, timeout, None).unwrap()
     }
 
     fn value(c: &Collection, name: &str, plugin: &str) -> Option<f64> {
@@ -733,7 +769,7 @@ mod tests {
             plugins: vec![p],
             ..Default::default()
         };
-        let r = ExecCollector::new(&cfg, Duration::from_secs(1));
+        let r = ExecCollector::new(&cfg, Duration::from_secs(1), None);
         if nix::unistd::geteuid().is_root() {
             let mut c = r.unwrap();
             let dir = tempfile::tempdir().unwrap();
@@ -763,7 +799,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let e = ExecCollector::new(&bad, Duration::from_secs(1))
+        let e = ExecCollector::new(&bad, Duration::from_secs(1), None)
             .err()
             .unwrap()
             .to_string();
