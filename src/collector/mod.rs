@@ -9,6 +9,7 @@ pub mod bonding;
 pub mod conntrack;
 pub mod cpu;
 pub mod diskstats;
+pub mod exec;
 pub mod filefd;
 pub mod filesystem;
 pub mod load;
@@ -18,6 +19,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
@@ -439,9 +441,43 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
         }));
     }
 
+    {
+        let q = c.quantum.clone();
+        let (_, timeout) = schedule(cfg, q.interval, q.timeout);
+        specs.push(spec(
+            cfg,
+            "quantum",
+            q.enabled,
+            q.interval,
+            q.timeout,
+            move || quantum::QuantumCollector::new(&q, timeout),
+        ));
+    }
+    // Filled once every collector is wrapped to publish its family names (below), before any
+    // factory runs.
+    let exec_owners: Arc<std::sync::OnceLock<Arc<textfile::FamilyOwners>>> = Arc::default();
+    {
+        let x = c.exec.clone();
+        let (_, timeout) = schedule(cfg, x.interval, x.timeout);
+        let owners = exec_owners.clone();
+        specs.push(spec(
+            cfg,
+            "exec",
+            x.enabled,
+            x.interval,
+            x.timeout,
+            move || exec::ExecCollector::new(&x, timeout, owners.get().cloned()),
+        ));
+    }
+
     let mut specs: Vec<CollectorSpec> = specs.into_iter().flatten().collect();
-    // Last: it wraps every collector above to learn the family names it must not shadow.
-    if let Some(textfile) = textfile::attach(cfg, &mut specs) {
+    // Last: every collector above is wrapped to publish the family names that the textfile
+    // and exec collectors must not shadow.
+    let owners = textfile::publish(cfg, &mut specs);
+    if let Some(o) = &owners {
+        let _ = exec_owners.set(o.clone());
+    }
+    if let Some(textfile) = textfile::attach(cfg, owners) {
         specs.push(textfile);
     }
     let errors: Vec<(String, CollectorError)> = specs

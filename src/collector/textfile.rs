@@ -139,6 +139,18 @@ impl FamilyOwners {
         }
     }
 
+    /// Who else exports family `name`, for a collector `me` that publishes its own names too.
+    pub fn owner_besides(&self, name: &str, me: &str) -> Option<String> {
+        if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            return Some("automon's self-metrics".to_owned());
+        }
+        self.lock()
+            .by_name
+            .get(name)
+            .filter(|peer| peer.as_str() != me)
+            .map(|peer| format!("the {peer} collector"))
+    }
+
     /// Who already exports family `name`: another collector, or automon itself.
     pub fn owner(&self, name: &str) -> Option<String> {
         if RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) {
@@ -156,13 +168,18 @@ impl FamilyOwners {
     /// Waits up to `max` until every other collector has finished one collection. Returns the
     /// names of those still pending (empty when all ran or they are past their deadlines).
     pub fn wait_for_first_runs(&self, max: Duration) -> Vec<String> {
+        self.wait_for_first_runs_except(max, "")
+    }
+
+    /// [`FamilyOwners::wait_for_first_runs`] for a collector that is itself a peer (`me`).
+    pub fn wait_for_first_runs_except(&self, max: Duration, me: &str) -> Vec<String> {
         let deadline = Instant::now() + max;
         let mut st = self.lock();
         loop {
             let pending: Vec<String> = st
                 .peers
                 .iter()
-                .filter(|(_, p)| !p.ran)
+                .filter(|(name, p)| !p.ran && name.as_str() != me)
                 .map(|(name, _)| name.clone())
                 .collect();
             let now = Instant::now();
@@ -222,13 +239,12 @@ impl Drop for RanGuard<'_> {
     }
 }
 
-/// Makes every spec in `specs` publish its family names and returns the textfile collector's
-/// spec, or `None` when it is disabled (then nothing is wrapped). Called by
-/// [`build`](super::build) after all other collectors, so new ones are covered without
-/// listing them here.
-pub(super) fn attach(cfg: &Config, specs: &mut [CollectorSpec]) -> Option<CollectorSpec> {
-    let tc = &cfg.collectors.textfile;
-    if !tc.enabled {
+/// Makes every spec in `specs` publish its family names, for the collectors that must not
+/// export a family another one does (textfile, exec). `None` when neither is enabled (then
+/// nothing is wrapped). Called by [`build`](super::build) after all other collectors, so new
+/// ones are covered without listing them here.
+pub(super) fn publish(cfg: &Config, specs: &mut [CollectorSpec]) -> Option<Arc<FamilyOwners>> {
+    if !(cfg.collectors.textfile.enabled || cfg.collectors.exec.enabled) {
         return None;
     }
     let settle = specs.iter().map(|s| s.timeout).max().unwrap_or_default();
@@ -249,6 +265,13 @@ pub(super) fn attach(cfg: &Config, specs: &mut [CollectorSpec]) -> Option<Collec
             }) as Box<dyn Collector>)
         });
     }
+    Some(owners)
+}
+
+/// The textfile collector's spec, or `None` when it is disabled; `owners` from [`publish`].
+pub(super) fn attach(cfg: &Config, owners: Option<Arc<FamilyOwners>>) -> Option<CollectorSpec> {
+    let tc = &cfg.collectors.textfile;
+    let owners = owners.filter(|_| tc.enabled)?;
     let dir = tc.directory.clone();
     let (_, timeout) = super::schedule(cfg, tc.interval, tc.timeout);
     // Half the deadline at most, so that waiting can never make the collection late.

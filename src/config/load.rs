@@ -41,6 +41,7 @@ use super::{
 // Separate from the list above so that concurrent additions to that list merge cleanly.
 use super::alerting::{RuleConfig, RuleFile};
 use super::NetstatConfig;
+use super::{ExecConfig, ExecPluginConfig, QuantumConfig, QuantumDeviceConfig};
 
 /// Name of the drop-in directory next to the main file.
 pub const DROPIN_DIR_NAME: &str = "conf.d";
@@ -875,7 +876,11 @@ impl Merged {
             os,
             uname,
             textfile,
+            quantum,
+            exec,
         } = collectors;
+        self.validate_quantum(quantum);
+        self.validate_exec(exec);
         let DiskstatsConfig {
             enabled: _,
             interval: diskstats_interval,
@@ -995,6 +1000,206 @@ impl Merged {
                     let message = format!("invalid regex {pattern:?}: {}", regex_reason(&e));
                     self.errors.push(self.error(key, message));
                 }
+            }
+        }
+    }
+
+    fn validate_quantum(&mut self, quantum: &QuantumConfig) {
+        let QuantumConfig {
+            enabled: _,
+            interval,
+            timeout,
+            devices,
+        } = quantum;
+        self.schedule("collectors.quantum", *interval, *timeout);
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, device) in devices.iter().enumerate() {
+            let QuantumDeviceConfig {
+                name,
+                path,
+                url,
+                bearer_token_file,
+                ca_file,
+            } = device;
+            let key = format!("collectors.quantum.devices.{i}");
+            self.plugin_name(&key, name, &mut names, i, "device");
+            match (path, url) {
+                (Some(_), Some(_)) => self.errors.push(self.error(
+                    &format!("{key}.url"),
+                    "set either `path` or `url`, not both",
+                )),
+                (None, None) => self.errors.push(self.error(
+                    &key,
+                    "needs `path` (a local file) or `url` (an https:// endpoint)",
+                )),
+                _ => {}
+            }
+            if let Some(url) = url {
+                let lower = url.to_ascii_lowercase();
+                if lower.starts_with("http://") {
+                    if bearer_token_file.is_some() {
+                        self.errors.push(self.error(
+                            &format!("{key}.url"),
+                            "a bearer token would travel in clear over http://; use https://",
+                        ));
+                    }
+                } else if !lower.starts_with("https://") {
+                    self.errors.push(self.error(
+                        &format!("{key}.url"),
+                        format!("{url:?} is not an https:// URL"),
+                    ));
+                }
+            }
+            if url.is_none() {
+                for (field, set) in [
+                    ("bearer_token_file", bearer_token_file.is_some()),
+                    ("ca_file", ca_file.is_some()),
+                ] {
+                    if set {
+                        self.errors.push(
+                            self.error(&format!("{key}.{field}"), "only applies to a `url` source"),
+                        );
+                    }
+                }
+            }
+            for (field, p) in [
+                ("path", path),
+                ("bearer_token_file", bearer_token_file),
+                ("ca_file", ca_file),
+            ] {
+                self.absolute(&format!("{key}.{field}"), p.as_deref());
+            }
+        }
+    }
+
+    fn validate_exec(&mut self, exec: &ExecConfig) {
+        let ExecConfig {
+            enabled: _,
+            interval,
+            timeout,
+            max_output_bytes,
+            plugins,
+        } = exec;
+        self.schedule("collectors.exec", *interval, *timeout);
+        if max_output_bytes.0 == 0 {
+            self.errors
+                .push(self.error("collectors.exec.max_output_bytes", "must be greater than 0"));
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, plugin) in plugins.iter().enumerate() {
+            let ExecPluginConfig {
+                name,
+                command,
+                timeout,
+                env,
+                user,
+                ok_exit_codes,
+            } = plugin;
+            let key = format!("collectors.exec.plugins.{i}");
+            self.plugin_name(&key, name, &mut names, i, "plugin");
+            if let Some(timeout) = timeout {
+                self.positive(&format!("{key}.timeout"), *timeout);
+            }
+            match command.first() {
+                None => self.errors.push(self.error(
+                    &format!("{key}.command"),
+                    "is missing or empty; write e.g. [\"/usr/local/bin/check\", \"--flag\"]",
+                )),
+                // The environment is cleared, so a PATH lookup would depend on whether the
+                // operator passed PATH through: require the full path instead of guessing.
+                Some(program) if !Path::new(program).is_absolute() => self.errors.push(self.error(
+                    &format!("{key}.command"),
+                    format!(
+                        "program {program:?} is not an absolute path; commands run without a \
+                             shell or PATH lookup, so write e.g. \"/usr/local/bin/{program}\""
+                    ),
+                )),
+                Some(_) => {}
+            }
+            for (j, var) in env.iter().enumerate() {
+                if var.is_empty() || var.contains('=') || var.contains('\0') {
+                    self.errors.push(self.error(
+                        &format!("{key}.env.{j}"),
+                        format!("{var:?} is not an environment variable name (list names only)"),
+                    ));
+                }
+            }
+            if user.as_deref().is_some_and(str::is_empty) {
+                self.errors
+                    .push(self.error(&format!("{key}.user"), "is empty; remove it or name a user"));
+            }
+            if ok_exit_codes.is_empty() {
+                self.errors.push(self.error(
+                    &format!("{key}.ok_exit_codes"),
+                    "is empty, so every run would fail; the default is [0]",
+                ));
+            }
+            for (j, code) in ok_exit_codes.iter().enumerate() {
+                if !(0..=255).contains(code) {
+                    self.errors.push(self.error(
+                        &format!("{key}.ok_exit_codes.{j}"),
+                        format!("{code} is not an exit code (0 to 255)"),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The name of the `i`th device or plugin under `key`: non-empty, label-friendly, unique.
+    fn plugin_name<'c>(
+        &mut self,
+        key: &str,
+        name: &'c str,
+        seen: &mut BTreeMap<&'c str, usize>,
+        i: usize,
+        what: &str,
+    ) {
+        let name_key = format!("{key}.name");
+        if name.is_empty() {
+            self.errors
+                .push(self.error(&name_key, format!("every {what} needs a name")));
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            self.errors.push(self.error(
+                &name_key,
+                format!("{name:?}: use letters, digits, '_', '-' and '.' only"),
+            ));
+        } else if let Some(first) = seen.insert(name, i) {
+            seen.insert(name, first);
+            let message = format!(
+                "{what} name {name:?} is already used by the {what} at {}",
+                self.location(&format!(
+                    "{}.{first}.name",
+                    key.rsplit_once('.').map_or(key, |k| k.0)
+                ))
+            );
+            self.errors.push(self.error(&name_key, message));
+        }
+    }
+
+    /// Interval and timeout of one schedule under `key`.
+    fn schedule(
+        &mut self,
+        key: &str,
+        interval: Option<HumanDuration>,
+        timeout: Option<HumanDuration>,
+    ) {
+        if let Some(interval) = interval {
+            self.interval(&format!("{key}.interval"), interval);
+        }
+        if let Some(timeout) = timeout {
+            self.positive(&format!("{key}.timeout"), timeout);
+        }
+    }
+
+    /// A path that must not depend on the daemon's working directory.
+    fn absolute(&mut self, key: &str, path: Option<&Path>) {
+        if let Some(p) = path {
+            if !p.is_absolute() {
+                let message = format!("{:?} is not an absolute path", p.display().to_string());
+                self.errors.push(self.error(key, message));
             }
         }
     }

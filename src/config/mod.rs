@@ -548,6 +548,10 @@ pub struct CollectorsConfig {
     pub uname: BasicCollectorConfig,
     /// `*.prom` files written by scripts (node_exporter's textfile convention).
     pub textfile: TextfileConfig,
+    /// Quantum device calibration data (Qiskit `BackendProperties` JSON); off by default.
+    pub quantum: QuantumConfig,
+    /// Commands whose output in the Prometheus text format becomes metrics; off by default.
+    pub exec: ExecConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -577,6 +581,105 @@ impl Default for CollectorsConfig {
             os: Default::default(),
             uname: Default::default(),
             textfile: Default::default(),
+            quantum: Default::default(),
+            exec: Default::default(),
+        }
+    }
+}
+
+/// `[collectors.quantum]`: calibration data of quantum devices.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct QuantumConfig {
+    /// Whether the collector runs (off by default: most hosts have no quantum device).
+    pub enabled: bool,
+    /// Collection interval. Calibrations change hourly at most; `"5m"` is plenty.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection (all devices).
+    pub timeout: Option<HumanDuration>,
+    /// The devices, one `[[collectors.quantum.devices]]` table each.
+    pub devices: Vec<QuantumDeviceConfig>,
+}
+
+/// `[[collectors.quantum.devices]]`: one device and where its `BackendProperties` document is.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct QuantumDeviceConfig {
+    /// The `device` label; fixed in the config so that rules and dashboards do not depend on
+    /// what the document calls itself.
+    pub name: String,
+    /// A local file written by the lab's control system or a cron job (absolute).
+    pub path: Option<PathBuf>,
+    /// An `https://` URL returning the same document (`http://` only without a token).
+    pub url: Option<String>,
+    /// File holding a bearer token for `url`, re-read on every fetch so rotation needs no
+    /// reload (absolute).
+    pub bearer_token_file: Option<PathBuf>,
+    /// PEM file of CA certificates to trust for `url` instead of the built-in web roots
+    /// (absolute); for vendor or lab endpoints behind a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Default limit on one exec plugin's standard output.
+pub const DEFAULT_EXEC_MAX_OUTPUT: u64 = 1 << 20;
+
+/// `[collectors.exec]`: plugins run as commands.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExecConfig {
+    /// Whether the plugins run (off by default).
+    pub enabled: bool,
+    /// Interval of the plugin runs.
+    pub interval: Option<HumanDuration>,
+    /// Deadline of one round of runs; a plugin still running then is killed.
+    pub timeout: Option<HumanDuration>,
+    /// Largest standard output accepted from one run; more is an error, nothing partial is
+    /// used.
+    pub max_output_bytes: ByteSize,
+    /// The plugins, one `[[collectors.exec.plugins]]` table each.
+    pub plugins: Vec<ExecPluginConfig>,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            enabled: false,
+            interval: None,
+            timeout: None,
+            max_output_bytes: ByteSize(DEFAULT_EXEC_MAX_OUTPUT),
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// `[[collectors.exec.plugins]]`: one command. It runs without a shell, in its own process
+/// group, with an empty environment plus the variables named in `env`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ExecPluginConfig {
+    /// The `plugin` label.
+    pub name: String,
+    /// Program (absolute path) and arguments, passed as they are: no shell, no globbing.
+    pub command: Vec<String>,
+    /// Kill the plugin after this long; default and upper bound: the collector's deadline.
+    pub timeout: Option<HumanDuration>,
+    /// Names of the daemon's environment variables passed through (e.g. `"PATH"`, `"LANG"`).
+    pub env: Vec<String>,
+    /// Run as this user (and its primary group); needs the daemon to run as root.
+    pub user: Option<String>,
+    /// Exit codes that count as success (Nagios-style plugins exit 1 or 2 with valid output).
+    pub ok_exit_codes: Vec<i32>,
+}
+
+impl Default for ExecPluginConfig {
+    fn default() -> Self {
+        ExecPluginConfig {
+            name: String::new(),
+            command: Vec::new(),
+            timeout: None,
+            env: Vec::new(),
+            user: None,
+            ok_exit_codes: vec![0],
         }
     }
 }

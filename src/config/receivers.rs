@@ -308,10 +308,26 @@ mod tests {
         }
     }
 
+    /// Errors of `toml` with a root route to its first receiver appended (the route is
+    /// required once receivers exist, and is not what these tests are about).
     fn errors(toml: &str) -> Vec<String> {
-        match crate::config::parse_str(toml, "/etc/automon/automon.toml") {
+        let toml = with_route(toml);
+        match crate::config::parse_str(&toml, "/etc/automon/automon.toml") {
             Ok(_) => Vec::new(),
             Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn with_route(toml: &str) -> String {
+        let first = toml
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|n| n.trim_matches('"').to_owned());
+        match first {
+            Some(name) if !toml.contains("[alerting.route]") => {
+                format!("{toml}\n[alerting.route]\nreceiver = {name:?}\n")
+            }
+            _ => toml.to_owned(),
         }
     }
 
@@ -346,6 +362,8 @@ max_alerts = 10
 [[alerting.receivers.alertmanager]]
 url = "http://am:9093"
 resend_interval = "30s"
+[alerting.route]
+receiver = "oncall"
 "##,
         )
         .unwrap();

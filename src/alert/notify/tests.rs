@@ -333,6 +333,8 @@ from = "automon@example.com"
 to = ["a@example.com"]
 [[alerting.receivers]]
 name = "empty"
+[alerting.route]
+receiver = "oncall"
 "#,
         "t.toml",
     )

@@ -668,3 +668,94 @@ fn wildcards() {
     assert!(wildcard_match("*", ""));
     assert!(!wildcard_match("a*b", "ac"));
 }
+
+#[test]
+fn config_quantum_and_exec_are_off_by_default_and_parse() {
+    let d = parse("").unwrap();
+    assert!(!d.collectors.quantum.enabled && d.collectors.quantum.devices.is_empty());
+    assert!(!d.collectors.exec.enabled && d.collectors.exec.plugins.is_empty());
+    let c = parse(
+        "[collectors.quantum]\nenabled = true\ninterval = \"5m\"\n\n\
+         [[collectors.quantum.devices]]\nname = \"lab1\"\npath = \"/var/lib/lab/props.json\"\n\n\
+         [[collectors.quantum.devices]]\nname = \"cloud\"\nurl = \"https://q.example/props\"\n\
+         bearer_token_file = \"/etc/automon/q.token\"\n\n\
+         [collectors.exec]\nenabled = true\nmax_output_bytes = \"64KiB\"\n\n\
+         [[collectors.exec.plugins]]\nname = \"raid\"\ncommand = [\"/usr/local/bin/raid\", \"-v\"]\n\
+         env = [\"PATH\"]\nuser = \"nobody\"\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let q = &c.collectors.quantum;
+    assert_eq!(q.devices.len(), 2);
+    assert_eq!(q.devices[1].url.as_deref(), Some("https://q.example/props"));
+    let x = &c.collectors.exec;
+    assert_eq!(x.max_output_bytes.0, 64 * 1024);
+    assert_eq!(x.plugins[0].command, ["/usr/local/bin/raid", "-v"]);
+    assert_eq!(x.plugins[0].ok_exit_codes, [0]);
+    assert_eq!(
+        x.plugins[0].timeout,
+        Some(HumanDuration(Duration::from_secs(2)))
+    );
+}
+
+#[test]
+fn config_quantum_errors_name_the_device_key() {
+    let errors = errors_of(parse(
+        "[collectors.quantum]\nenabled = true\n\n\
+         [[collectors.quantum.devices]]\nname = \"a\"\n\n\
+         [[collectors.quantum.devices]]\nname = \"b\"\npath = \"rel.json\"\nurl = \"ftp://x\"\n\n\
+         [[collectors.quantum.devices]]\nname = \"a\"\nurl = \"http://x/p\"\nbearer_token_file = \"/t\"\n\n\
+         [[collectors.quantum.devices]]\nname = \"c d\"\npath = \"/p\"\nca_file = \"/ca.pem\"\n",
+    ));
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "collectors.quantum.devices.0"),
+            (9, "collectors.quantum.devices.1.path"),
+            (10, "collectors.quantum.devices.1.url"),
+            (10, "collectors.quantum.devices.1.url"),
+            (13, "collectors.quantum.devices.2.name"),
+            (14, "collectors.quantum.devices.2.url"),
+            (18, "collectors.quantum.devices.3.name"),
+            (20, "collectors.quantum.devices.3.ca_file"),
+        ],
+        "{}",
+        ConfigErrors(errors.clone())
+    );
+    let text = ConfigErrors(errors).to_string();
+    assert!(
+        text.contains("needs `path` (a local file) or `url`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("already used by the device at /etc/automon/automon.toml:5"),
+        "{text}"
+    );
+    assert!(text.contains("in clear"), "{text}");
+}
+
+#[test]
+fn config_exec_errors_name_the_plugin_key() {
+    let errors = errors_of(parse(
+        "[collectors.exec]\nenabled = true\nmax_output_bytes = 0\n\n\
+         [[collectors.exec.plugins]]\nname = \"p\"\ncommand = [\"check_raid\"]\n\n\
+         [[collectors.exec.plugins]]\ncommand = []\nenv = [\"A=1\"]\nok_exit_codes = [300]\n\
+         timeout = \"0s\"\nuser = \"\"\n",
+    ));
+    let text = ConfigErrors(errors.clone()).to_string();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for want in [
+        "collectors.exec.max_output_bytes",
+        "collectors.exec.plugins.0.command",
+        "collectors.exec.plugins.1.name",
+        "collectors.exec.plugins.1.command",
+        "collectors.exec.plugins.1.env.0",
+        "collectors.exec.plugins.1.ok_exit_codes.0",
+        "collectors.exec.plugins.1.timeout",
+        "collectors.exec.plugins.1.user",
+    ] {
+        assert!(keys.contains(&want), "{want} missing in {text}");
+    }
+    assert_eq!(errors.len(), 8, "{text}");
+    assert!(text.contains("/etc/automon/automon.toml:7: collectors.exec.plugins.0.command: program \"check_raid\" is not an absolute path"), "{text}");
+}
