@@ -26,6 +26,8 @@ pub struct Received {
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub at: Instant,
+    /// Wall-clock arrival time.
+    pub wall: std::time::SystemTime,
     /// Whether it was answered 200.
     pub accepted: bool,
 }
@@ -178,6 +180,7 @@ fn handle(stream: TcpStream, mode: &Mutex<Mode>, received: &Mutex<Vec<Received>>
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         at: Instant::now(),
+        wall: std::time::SystemTime::now(),
         accepted: m == Mode::Accept,
     });
     let mut stream = stream;
