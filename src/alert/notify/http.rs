@@ -29,6 +29,9 @@ pub(crate) fn client(
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout)
+        // Servers drop idle keep-alive connections after 60 s or so (nginx: 75 s); reusing
+        // one they are closing turns a good send into a failed attempt.
+        .pool_idle_timeout(Duration::from_secs(30))
         .danger_accept_invalid_certs(insecure_skip_verify);
     if let Some(path) = ca_file {
         let pem = std::fs::read(path)

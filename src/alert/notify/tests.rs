@@ -352,3 +352,24 @@ receiver = "oncall"
     );
     assert_eq!(built["oncall"][0].resend_interval(), None);
 }
+
+#[test]
+fn email_headers_cannot_be_injected_through_labels() {
+    let mut n = sample();
+    n.alerts[0]
+        .labels
+        .insert("alertname".into(), "Disk\r\nBcc: evil@example.com".into());
+    n.host = "web1\nX-Injected: 1".into();
+    let from: lettre::message::Mailbox = "a@example.com".parse().unwrap();
+    let to: lettre::message::Mailbox = "b@example.com".parse().unwrap();
+    let msg = email::message(&n, &from, &[to]).unwrap();
+    let raw = String::from_utf8(msg.formatted()).unwrap();
+    let headers = raw.split("\r\n\r\n").next().unwrap();
+    for line in headers.lines() {
+        assert!(
+            !line.starts_with("Bcc:") && !line.starts_with("X-Injected:"),
+            "injected header {line:?} in:\n{headers}"
+        );
+    }
+    assert!(headers.contains("Subject: "), "{headers}");
+}
