@@ -82,9 +82,16 @@ url = "{url}"
         let got = hook.accepted();
         for r in got.iter().skip(seen) {
             let status = r.json()["status"].as_str().unwrap_or_default().to_owned();
-            let wall = r.wall.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+            let wall = r
+                .wall
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
             // The crossing just before arrival: firing at k·P + P/2, resolved at k·P.
-            let offset = if status == "firing" { (period / 2) as f64 } else { 0.0 };
+            let offset = if status == "firing" {
+                (period / 2) as f64
+            } else {
+                0.0
+            };
             let p = period as f64;
             let crossing = ((wall - offset) / p).floor() * p + offset;
             // The first notification may be for a crossing before the daemon was up.
@@ -115,6 +122,9 @@ url = "{url}"
         budget * 1000.0
     );
     if full {
-        assert!(pick(1.0) <= budget, "slowest notification exceeded the budget");
+        assert!(
+            pick(1.0) <= budget,
+            "slowest notification exceeded the budget"
+        );
     }
 }

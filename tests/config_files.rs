@@ -76,3 +76,36 @@ fn prometheus_scrape_example_passes_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn shipped_rule_files_validate() {
+    let dir = repo().join("config/rules");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let rules = automon::config::load::parse_rule_file(&text, &p.display().to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!rules.is_empty(), "{} has no rules", p.display());
+            // And through the CLI, as an operator would include it.
+            let cfg = tempfile::tempdir().unwrap();
+            let main = cfg.path().join("automon.toml");
+            std::fs::write(
+                &main,
+                format!(
+                    "[alerting]\nbuiltin_rules = false\nrule_files = [{:?}]\n",
+                    p.display().to_string()
+                ),
+            )
+            .unwrap();
+            validate(&main);
+            n += 1;
+        }
+    }
+    assert!(
+        n >= 2,
+        "expected host and quantum rule files in {}",
+        dir.display()
+    );
+}
