@@ -54,6 +54,13 @@ enum Command {
     Import(ImportArgs),
     /// Print the version.
     Version,
+    /// Write man pages and shell completions generated from this CLI into DIR (used by
+    /// packaging/build.sh).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Output directory; man/ and completions/ are created under it.
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -234,6 +241,21 @@ fn main() -> ExitCode {
         Command::Run(c) => run(c.source()),
         Command::Query(args) => query(args),
         Command::Import(args) => import(args),
+        Command::GenerateAssets { dir } => {
+            use clap::CommandFactory;
+            match automon::cli::docs::write_all(Cli::command(), &dir) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("automon generate-assets: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
