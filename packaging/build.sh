@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the .deb and the .rpm from this tree into target/package/ (or $1):
 #   packaging/build.sh [OUT_DIR]
+#   packaging/build.sh --install-tools     # only install the pinned packaging tools
 # Installs the pinned cargo-deb and cargo-generate-rpm when they are missing (or at another
 # version). Needs only cargo, strip and gzip; no root.
 set -euo pipefail
@@ -9,10 +10,6 @@ cd "$(dirname "$0")/.."
 # Pinned so that a package built today and one built next year come from the same tools.
 CARGO_DEB_VERSION=3.8.0
 CARGO_GENERATE_RPM_VERSION=0.21.1
-
-out="${1:-target/package}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
 
 ensure_tool() { # ensure_tool CRATE VERSION: cargo install --locked it unless that version is there
   local crate=$1 version=$2
@@ -23,6 +20,11 @@ ensure_tool() { # ensure_tool CRATE VERSION: cargo install --locked it unless th
 }
 ensure_tool cargo-deb "$CARGO_DEB_VERSION"
 ensure_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION"
+[ "${1:-}" = "--install-tools" ] && exit 0
+
+out="${1:-target/package}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 
 # Reproducible timestamps in the archives (gzip -n drops the name and time; tar mtimes follow
 # SOURCE_DATE_EPOCH in cargo-deb): the last commit's time when this is a git checkout.

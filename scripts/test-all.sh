@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use for real components:
 #   prometheus            promtool (lints /metrics) and a real scraping server
 #   prometheus-node-exporter  the side-by-side benchmark baseline (scripts/bench-vs-node-exporter.sh)
-apt_packages=(prometheus prometheus-node-exporter curl xz-utils)
+#   systemd man-db        systemd-analyze verify/security on the unit; man renders the man pages
+#   rpm lintian file binutils dpkg-dev  build (dpkg-shlibdeps) and inspect the .rpm and .deb (tests/packaging.rs)
+#   systemd-container debootstrap  boot a Debian tree and install the .deb (scripts/e2e-nspawn.sh)
+apt_packages=(prometheus prometheus-node-exporter curl xz-utils
+  systemd man-db rpm lintian file binutils dpkg-dev systemd-container debootstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +25,8 @@ if ((${#missing[@]})); then
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Pinned cargo-deb and cargo-generate-rpm (versions in packaging/build.sh).
+./packaging/build.sh --install-tools
 
 # Tests that need an installed component fail instead of skipping when CI=true.
 export CI=true
