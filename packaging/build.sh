@@ -26,13 +26,6 @@ out="${1:-target/package}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-# Reproducible timestamps in the archives (gzip -n drops the name and time; tar mtimes follow
-# SOURCE_DATE_EPOCH in cargo-deb): the last commit's time when this is a git checkout.
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
-fi
-export SOURCE_DATE_EPOCH
-
 cargo build --release --locked --bin automon
 
 # One stripped binary for the rpm (cargo-generate-rpm does not strip; cargo-deb strips its own
@@ -47,7 +40,12 @@ rm -rf "$assets"
 target/package/automon generate-assets "$assets" >/dev/null
 gzip -9n "$assets"/man/man*/*.[0-9]
 
-cargo deb --no-build --output "$out"
-cargo generate-rpm --output "$out"
+# Reproducible timestamps in the archives (gzip -n drops the name and time; cargo-deb takes
+# file times from SOURCE_DATE_EPOCH): the last commit's time in a git checkout. Set only for
+# the packaging steps: some build scripts rerun when it changes, which would rebuild the
+# dependencies after every commit.
+epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
+SOURCE_DATE_EPOCH="$epoch" cargo deb --no-build --output "$out"
+SOURCE_DATE_EPOCH="$epoch" cargo generate-rpm --output "$out"
 
 ls -l "$out"/*.deb "$out"/*.rpm
