@@ -468,7 +468,7 @@ fn lintian_finds_no_errors_in_the_deb() {
     }
     let p = packages();
     let out = Command::new("lintian")
-        .args(["--fail-on", "error", "--no-tag-display-limit"])
+        .args(["--fail-on", "error", "--tag-display-limit", "0"])
         .arg(&p.deb)
         .output()
         .unwrap();
