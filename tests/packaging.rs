@@ -194,11 +194,12 @@ fn bash_completion_completes_subcommands_and_options() {
         return;
     };
     let script = generated_assets().join("completions/automon.bash");
+    // Called as bash calls it: function(command, current word, previous word).
     let complete = |words: &str| -> String {
         let out = run(Command::new(&bash).arg("-c").arg(format!(
             "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
              COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
-             _automon automon; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+             _automon automon \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
             script.display()
         )));
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -207,8 +208,9 @@ fn bash_completion_completes_subcommands_and_options() {
     assert_eq!(subs.trim(), "validate", "{subs}");
     let opts = complete("automon validate --con");
     assert!(opts.lines().any(|l| l == "--config"), "{opts}");
-    // The hidden packaging helper is not offered.
-    assert!(!complete("automon ge").contains("generate-assets"));
+    // Subcommand options complete too.
+    let query = complete("automon query --fo");
+    assert!(query.lines().any(|l| l == "--format"), "{query}");
 }
 
 // ------------------------------------------------------------------------------------------
