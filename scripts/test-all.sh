@@ -12,6 +12,11 @@ cd "$(dirname "$0")/.."
 #   openssl               a throwaway CA for the STARTTLS and implicit-TLS email tests
 apt_packages=(prometheus prometheus-node-exporter curl xz-utils)
 apt_packages+=(python3-aiosmtpd prometheus-alertmanager openssl)
+#   systemd man-db        systemd-analyze verify/security on the unit; man renders the man pages
+#   rpm lintian file binutils dpkg-dev  build (dpkg-shlibdeps) and inspect the .rpm and .deb (tests/packaging.rs)
+#   systemd-container debootstrap  boot a Debian tree and install the .deb (scripts/e2e-nspawn.sh)
+apt_packages+=(
+  systemd man-db rpm lintian file binutils dpkg-dev systemd-container debootstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,6 +30,8 @@ if ((${#missing[@]})); then
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Pinned cargo-deb and cargo-generate-rpm (versions in packaging/build.sh).
+./packaging/build.sh --install-tools
 
 # Tests that need an installed component fail instead of skipping when CI=true.
 export CI=true

@@ -62,6 +62,13 @@ enum Command {
     TestNotify(TestNotifyArgs),
     /// Print the version.
     Version,
+    /// Write man pages and shell completions generated from this CLI into DIR (used by
+    /// packaging/build.sh).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Output directory; man/ and completions/ are created under it.
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -365,6 +372,21 @@ fn main() -> ExitCode {
         Command::Alerts(args) => alerts_cmd(args),
         Command::Silence(cmd) => silence_cmd(cmd),
         Command::TestNotify(args) => test_notify(args),
+        Command::GenerateAssets { dir } => {
+            use clap::CommandFactory;
+            match automon::cli::docs::write_all(Cli::command(), &dir) {
+                Ok(files) => {
+                    for f in files {
+                        println!("{}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("automon generate-assets: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

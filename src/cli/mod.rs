@@ -1,7 +1,8 @@
-//! Library side of the `automon query`, `import` and `test-notify` subcommands; `main.rs` only
-//! parses arguments and prints.
+//! Library side of the client subcommands (`query`, `import`, `alerts`, `silence`,
+//! `test-notify`, `generate-assets`); `main.rs` only parses arguments and prints.
 
 pub mod alerts;
+pub mod docs;
 pub mod import;
 pub mod query;
 pub mod test_notify;
