@@ -609,17 +609,29 @@ impl Endpoint {
     }
 
     fn describe(&self, e: &ureq::Error) -> String {
-        match e {
-            ureq::Error::Rustls(rustls::Error::InvalidCertificate(_)) if !self.insecure => {
-                format!(
-                    "{e}: the server's certificate is not signed by the configured CA (set \
-                     kubelet_ca_file / ca_file to the right CA, or kubelet_insecure_skip_tls_verify \
-                     = true to opt out of verification for the kubelet)"
-                )
-            }
-            _ => e.to_string(),
+        if is_certificate_error(e) && !self.insecure {
+            format!(
+                "{e}: the server's certificate is not signed by the configured CA (set \
+                 kubelet_ca_file / ca_file to the right CA, or kubelet_insecure_skip_tls_verify \
+                 = true to opt out of verification for the kubelet)"
+            )
+        } else {
+            e.to_string()
         }
     }
+}
+
+/// Whether the TLS handshake failed on the peer's certificate. ureq reports handshake errors
+/// wrapped in an I/O error, so the rustls error is looked for there too.
+fn is_certificate_error(e: &ureq::Error) -> bool {
+    let rustls_error = match e {
+        ureq::Error::Rustls(r) => Some(r),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    matches!(rustls_error, Some(rustls::Error::InvalidCertificate(_)))
 }
 
 /// The `message` of a Kubernetes `Status` error body, else the body's first 200 characters.

@@ -258,8 +258,10 @@ pub struct FsStats {
     pub inodes_used: Option<f64>,
 }
 
-const NS: f64 = 1e-9;
-const US: f64 = 1e-6;
+// Divisors, not factors: dividing two exactly representable numbers rounds once, so
+// 62148052000 ns becomes exactly the f64 nearest 62.148052 (multiplying by 1e-9 would not).
+const NS: f64 = 1e9;
+const US: f64 = 1e6;
 
 /// Adds the Summary's metrics to `out`. `node` labels node-level series; pods carry
 /// `namespace` and `pod`, containers also `container`. Pod UIDs are never labels.
@@ -283,13 +285,13 @@ fn node_families(n: &NodeStats, node: &str, out: &mut Families) {
             "node_cpu_usage_seconds_total",
             "Cumulative CPU time of the node in core-seconds, from the kubelet Summary API",
             &l,
-            cpu.usage_core_nano_seconds.map(|v| v * NS),
+            cpu.usage_core_nano_seconds.map(|v| v / NS),
         );
         out.gauge(
             "automon_kube_node_cpu_usage_cores",
             "CPU in use on the node in cores, averaged by the kubelet over its sampling window",
             &l,
-            cpu.usage_nano_cores.map(|v| v * NS),
+            cpu.usage_nano_cores.map(|v| v / NS),
         );
     }
     if let Some(m) = &n.memory {
@@ -412,7 +414,7 @@ fn node_families(n: &NodeStats, node: &str, out: &mut Families) {
             "automon_kube_system_container_cpu_usage_seconds_total",
             "Cumulative CPU time of the kubelet's system containers (kubelet, runtime, pods, misc) in core-seconds",
             &l,
-            sc.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds).map(|v| v * NS),
+            sc.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds).map(|v| v / NS),
         );
         out.gauge(
             "automon_kube_system_container_memory_working_set_bytes",
@@ -430,7 +432,7 @@ fn pod_families(pod: &PodStats, namespace: &str, name: &str, out: &mut Families)
             "pod_cpu_usage_seconds_total",
             "Cumulative CPU time of the pod in core-seconds",
             &l,
-            cpu.usage_core_nano_seconds.map(|v| v * NS),
+            cpu.usage_core_nano_seconds.map(|v| v / NS),
         );
     }
     if let Some(m) = &pod.memory {
@@ -519,7 +521,7 @@ fn container_families(c: &ContainerStats, namespace: &str, pod: &str, out: &mut 
             "container_cpu_usage_seconds_total",
             "Cumulative CPU time of the container in core-seconds",
             &l,
-            cpu.usage_core_nano_seconds.map(|v| v * NS),
+            cpu.usage_core_nano_seconds.map(|v| v / NS),
         );
     }
     if let Some(m) = &c.memory {
@@ -549,6 +551,7 @@ fn container_families(c: &ContainerStats, namespace: &str, pod: &str, out: &mut 
                 ("pod", pod),
                 ("container", c.name.as_str()),
                 ("failure_type", "pgfault"),
+                ("scope", "container"),
             ],
             m.page_faults,
         );
@@ -560,6 +563,7 @@ fn container_families(c: &ContainerStats, namespace: &str, pod: &str, out: &mut 
                 ("pod", pod),
                 ("container", c.name.as_str()),
                 ("failure_type", "pgmajfault"),
+                ("scope", "container"),
             ],
             m.major_page_faults,
         );
@@ -621,13 +625,13 @@ fn psi_families(
             &format!("{prefix}_{resource}_waiting_seconds_total"),
             &format!("Total time in seconds that tasks of {whom} waited for {resource} (PSI some)"),
             labels,
-            psi.some.as_ref().and_then(|d| d.total).map(|v| v * US),
+            psi.some.as_ref().and_then(|d| d.total).map(|v| v / US),
         );
         out.counter(
             &format!("{prefix}_{resource}_stalled_seconds_total"),
             &format!("Total time in seconds that no task of {whom} made progress for lack of {resource} (PSI full)"),
             labels,
-            psi.full.as_ref().and_then(|d| d.total).map(|v| v * US),
+            psi.full.as_ref().and_then(|d| d.total).map(|v| v / US),
         );
     }
 }
