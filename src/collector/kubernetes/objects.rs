@@ -408,3 +408,105 @@ pub fn node_families(n: &Node, out: &mut Families) {
         bool_value(n.spec.unschedulable.unwrap_or(false)),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::render_family;
+
+    fn render(out: Families) -> String {
+        let mut s = String::new();
+        for f in out.into_vec() {
+            render_family(&mut s, &f);
+        }
+        s
+    }
+
+    /// A container in CrashLoopBackOff whose previous run was OOM-killed, in the shape the API
+    /// server returns (trimmed to the fields read), with an unparsable quantity and a pod of
+    /// another node.
+    #[test]
+    fn crash_loop_oom_killed_and_bad_quantities() {
+        let pods: PodList = serde_json::from_str(
+            r#"{"kind":"PodList","apiVersion":"v1","items":[
+              {"metadata":{"name":"web-1","namespace":"prod","uid":"0b5c"},
+               "spec":{"nodeName":"n1","containers":[{"name":"app","resources":{
+                  "requests":{"cpu":"250m","memory":"64Mi","nvidia.com/gpu":"1"},
+                  "limits":{"memory":"lots"}}}]},
+               "status":{"phase":"Running",
+                 "conditions":[{"type":"Ready","status":"False"}],
+                 "containerStatuses":[{"name":"app","ready":false,"restartCount":7,
+                   "state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s"}},
+                   "lastState":{"terminated":{"exitCode":137,"reason":"OOMKilled"}}}]}},
+              {"metadata":{"name":"elsewhere","namespace":"prod"},
+               "spec":{"nodeName":"n2"},"status":{"phase":"Running"}}
+            ]}"#,
+        )
+        .unwrap();
+        let mut out = Families::new();
+        pod_families(&pods, "n1", &mut out);
+        let note = out.note().unwrap();
+        assert!(
+            note.contains("prod/web-1") && note.contains("\"lots\""),
+            "{note}"
+        );
+        let text = render(out);
+        for line in [
+            r#"kube_pod_status_phase{namespace="prod",phase="Running",pod="web-1"} 1"#,
+            r#"kube_pod_status_phase{namespace="prod",phase="Pending",pod="web-1"} 0"#,
+            r#"kube_pod_status_ready{condition="false",namespace="prod",pod="web-1"} 1"#,
+            r#"kube_pod_container_status_restarts_total{container="app",namespace="prod",pod="web-1"} 7"#,
+            r#"kube_pod_container_status_ready{container="app",namespace="prod",pod="web-1"} 0"#,
+            r#"kube_pod_container_status_waiting{container="app",namespace="prod",pod="web-1"} 1"#,
+            r#"kube_pod_container_status_waiting_reason{container="app",namespace="prod",pod="web-1",reason="CrashLoopBackOff"} 1"#,
+            r#"kube_pod_container_status_last_terminated_reason{container="app",namespace="prod",pod="web-1",reason="OOMKilled"} 1"#,
+            r#"kube_pod_container_status_last_terminated_exitcode{container="app",namespace="prod",pod="web-1"} 137"#,
+            r#"kube_pod_container_resource_requests{container="app",namespace="prod",node="n1",pod="web-1",resource="cpu",unit="core"} 0.25"#,
+            r#"kube_pod_container_resource_requests{container="app",namespace="prod",node="n1",pod="web-1",resource="memory",unit="byte"} 67108864"#,
+            r#"kube_pod_container_resource_requests{container="app",namespace="prod",node="n1",pod="web-1",resource="nvidia_com_gpu",unit="integer"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+        assert!(
+            !text.contains("kube_pod_container_resource_limits"),
+            "{text}"
+        );
+        assert!(!text.contains("elsewhere"), "{text}");
+        assert!(!text.contains("0b5c"), "no uid labels: {text}");
+    }
+
+    #[test]
+    fn node_conditions_and_cordon() {
+        let node: Node = serde_json::from_str(
+            r#"{"metadata":{"name":"n1"},"spec":{"unschedulable":true},
+                "status":{"conditions":[{"type":"DiskPressure","status":"Unknown"}],
+                          "capacity":{"hugepages-2Mi":"0","pods":"110"}}}"#,
+        )
+        .unwrap();
+        let mut out = Families::new();
+        node_families(&node, &mut out);
+        let text = render(out);
+        for line in [
+            r#"kube_node_status_condition{condition="DiskPressure",node="n1",status="unknown"} 1"#,
+            r#"kube_node_status_condition{condition="DiskPressure",node="n1",status="true"} 0"#,
+            r#"kube_node_status_capacity{node="n1",resource="hugepages_2Mi",unit="byte"} 0"#,
+            r#"kube_node_status_capacity{node="n1",resource="pods",unit="integer"} 110"#,
+            r#"kube_node_spec_unschedulable{node="n1"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+    }
+
+    #[test]
+    fn empty_objects_give_no_series_and_no_error() {
+        let mut out = Families::new();
+        pod_families(&serde_json::from_str("{}").unwrap(), "n1", &mut out);
+        pod_families(
+            &serde_json::from_str(r#"{"items":[{}]}"#).unwrap(),
+            "n1",
+            &mut out,
+        );
+        assert!(out.note().is_none());
+        assert!(out.into_vec().is_empty());
+    }
+}

@@ -697,3 +697,51 @@ pub fn rfc3339_seconds(s: &str) -> Option<f64> {
     let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
     Some(d.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_recreated_under_the_same_name_is_reported_once() {
+        let s: Summary = serde_json::from_str(
+            r#"{"pods":[
+              {"podRef":{"name":"db-0","namespace":"a","uid":"old"},"memory":{"workingSetBytes":1}},
+              {"podRef":{"name":"db-0","namespace":"a","uid":"new"},"memory":{"workingSetBytes":2}}]}"#,
+        )
+        .unwrap();
+        let mut out = Families::new();
+        summary_families(&s, "n", &mut out);
+        assert_eq!(out.duplicates(), 1);
+        assert!(out.note().unwrap().contains("duplicate"));
+        let families = out.into_vec();
+        assert_eq!(families.len(), 1);
+        assert_eq!(families[0].samples.len(), 1);
+        assert_eq!(families[0].samples[0].value, 1.0);
+    }
+
+    #[test]
+    fn old_kubelet_network_without_interfaces_list() {
+        let s: Summary = serde_json::from_str(
+            r#"{"node":{"network":{"name":"eth0","rxBytes":10,"txBytes":20}}}"#,
+        )
+        .unwrap();
+        let mut out = Families::new();
+        summary_families(&s, "n", &mut out);
+        let families = out.into_vec();
+        let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "automon_kube_node_network_receive_bytes_total",
+                "automon_kube_node_network_transmit_bytes_total"
+            ]
+        );
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339_seconds("1970-01-01T00:01:00Z"), Some(60.0));
+        assert_eq!(rfc3339_seconds("yesterday"), None);
+    }
+}
