@@ -1,8 +1,11 @@
 //! A small accumulator of metric families for the Kubernetes collector: families are created
 //! on first use and keep that order, and a missing value (`None`) adds nothing, which is how
-//! absent Summary and object fields are skipped. A series seen twice keeps its first value:
-//! for a moment after a pod is recreated under the same name the kubelet can report both, and
-//! a duplicate series would make the whole exposition invalid.
+//! absent Summary and object fields are skipped.
+//!
+//! A pod seen twice is reported once (see [`Families::first_sighting`]): for a moment after a
+//! pod is recreated under the same name the kubelet can report both, and a duplicate series
+//! would make the whole exposition invalid. Deduplicating per pod rather than per series
+//! keeps the per-sample cost at one label sort.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +16,7 @@ use crate::model::{Family, MetricKind};
 pub struct Families {
     families: Vec<Family>,
     index: HashMap<String, usize>,
-    seen: HashSet<(usize, Vec<(String, String)>)>,
+    pods: HashSet<(String, String, &'static str)>,
     duplicates: usize,
     problems: Vec<String>,
 }
@@ -51,19 +54,22 @@ impl Families {
                 self.families.len() - 1
             }
         };
-        let mut key: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        key.sort();
-        if !self.seen.insert((i, key)) {
-            self.duplicates += 1;
-            return;
-        }
         self.families[i].push(labels, value);
     }
 
-    /// How many samples were dropped as duplicates of an earlier series.
+    /// Whether this is the first time `source` (kubelet, API server) reports this pod; a
+    /// later report of the same pod is counted and should be skipped by the caller.
+    pub fn first_sighting(&mut self, source: &'static str, namespace: &str, pod: &str) -> bool {
+        let first = self
+            .pods
+            .insert((namespace.to_owned(), pod.to_owned(), source));
+        if !first {
+            self.duplicates += 1;
+        }
+        first
+    }
+
+    /// How many pods were skipped as duplicates of an earlier one.
     pub fn duplicates(&self) -> usize {
         self.duplicates
     }
@@ -85,7 +91,7 @@ impl Families {
         }
         if self.duplicates > 0 {
             parts.push(format!(
-                "dropped {} duplicate series (a pod reported twice)",
+                "skipped {} pods reported twice under the same name",
                 self.duplicates
             ));
         }

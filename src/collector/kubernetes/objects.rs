@@ -213,6 +213,9 @@ pub fn pod_families(pods: &PodList, node: &str, out: &mut Families) {
             continue;
         }
         let (ns, name) = (pod.metadata.namespace.as_str(), pod.metadata.name.as_str());
+        if !out.first_sighting("api", ns, name) {
+            continue;
+        }
         let l = [("namespace", ns), ("pod", name)];
         if let Some(phase) = &pod.status.phase {
             for p in PHASES {

@@ -274,7 +274,9 @@ pub fn summary_families(summary: &Summary, node: &str, out: &mut Families) {
             // Without a name there is nothing to label the series with.
             continue;
         };
-        pod_families(pod, &pod_ref.namespace, &pod_ref.name, out);
+        if out.first_sighting("kubelet", &pod_ref.namespace, &pod_ref.name) {
+            pod_families(pod, &pod_ref.namespace, &pod_ref.name, out);
+        }
     }
 }
 
@@ -713,7 +715,7 @@ mod tests {
         let mut out = Families::new();
         summary_families(&s, "n", &mut out);
         assert_eq!(out.duplicates(), 1);
-        assert!(out.note().unwrap().contains("duplicate"));
+        assert!(out.note().unwrap().contains("reported twice"));
         let families = out.into_vec();
         assert_eq!(families.len(), 1);
         assert_eq!(families[0].samples.len(), 1);
