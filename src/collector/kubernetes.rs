@@ -119,7 +119,11 @@ impl KubernetesCollector {
             None => client::in_cluster(
                 self.env.service_host.clone(),
                 self.env.service_port.clone(),
-                c.api_url.as_deref(),
+                // With the API server off only the token and CA matter: a kubelet-only setup
+                // on a host (no KUBERNETES_SERVICE_HOST) must not fail for lack of a server.
+                c.api_url
+                    .as_deref()
+                    .or((!c.api_enabled).then_some("https://api-server-not-used")),
                 c.token_file.as_deref(),
                 c.ca_file.as_deref(),
             )?,
@@ -266,6 +270,26 @@ mod tests {
             "spec.nodeName%3Dip-10-0-0-1.ec2.internal"
         );
         assert_eq!(node_selector("a&b=c"), "spec.nodeName%3Da%26b%3Dc");
+    }
+
+    #[test]
+    fn kubelet_only_needs_no_service_environment() {
+        let cfg = KubernetesConfig {
+            node_name: Some("n".into()),
+            api_enabled: false,
+            token_file: Some("/nonexistent/token".into()),
+            ca_file: Some("/nonexistent/ca.crt".into()),
+            ..Default::default()
+        };
+        let mut c = KubernetesCollector::with_environment(
+            &cfg,
+            Duration::from_secs(1),
+            Environment::default(),
+        )
+        .unwrap();
+        // Fails on the CA file, not on the missing KUBERNETES_SERVICE_HOST.
+        let e = c.collect().unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/ca.crt"), "{e}");
     }
 
     #[test]
