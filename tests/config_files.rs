@@ -109,3 +109,58 @@ fn shipped_rule_files_validate() {
         dir.display()
     );
 }
+
+#[test]
+fn kubernetes_daemonset_example_is_consistent() {
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(repo().join("packaging/kubernetes/daemonset.yaml")).unwrap();
+    let docs: Vec<serde_yaml_ng::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).unwrap())
+        .collect();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet"
+        ]
+    );
+    let rules = serde_yaml_ng::to_string(&docs[2]["rules"]).unwrap();
+    let expected = "- apiGroups:\n  - ''\n  resources:\n  - pods\n  verbs:\n  - list\n- apiGroups:\n  - ''\n  resources:\n  - nodes\n  verbs:\n  - get\n- apiGroups:\n  - ''\n  resources:\n  - nodes/stats\n  verbs:\n  - get\n";
+    assert_eq!(rules, expected, "the ClusterRole must stay minimal");
+
+    let pod = &docs[5]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "automon");
+    let container = &pod["containers"][0];
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["path"], "/health", "{probe}");
+    }
+    for mount in container["volumeMounts"].as_sequence().unwrap() {
+        if mount["mountPath"].as_str().unwrap().starts_with("/host/") {
+            assert_eq!(mount["readOnly"], true, "{mount:?}");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("automon.toml");
+    std::fs::write(&config, docs[4]["data"]["automon.toml"].as_str().unwrap()).unwrap();
+    validate(&config);
+    let shipped = automon::config::parse_str(
+        docs[4]["data"]["automon.toml"].as_str().unwrap(),
+        "configmap",
+    )
+    .unwrap();
+    let example = automon::config::parse_str(
+        &std::fs::read_to_string(repo().join("config/kubernetes-node.toml")).unwrap(),
+        "kubernetes-node.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        shipped, example,
+        "the ConfigMap is config/kubernetes-node.toml"
+    );
+}

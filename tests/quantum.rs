@@ -21,17 +21,17 @@ struct Pki {
 }
 
 fn pki() -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "automon test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
         .unwrap()
-        .signed_by(&leaf_key, &ca)
+        .signed_by(&leaf_key, &ca, &ca_key)
         .unwrap();
     Pki {
         ca_pem: ca.pem(),

@@ -12,6 +12,7 @@ pub mod diskstats;
 pub mod exec;
 pub mod filefd;
 pub mod filesystem;
+pub mod kubernetes;
 pub mod load;
 pub mod mdadm;
 pub mod memory;
@@ -439,6 +440,18 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
         specs.push(basic(cfg, "uname", &c.uname, move || {
             Ok(uname::UnameCollector::new(p.clone()))
         }));
+    }
+    {
+        let k = c.kubernetes.clone();
+        let (_, timeout) = schedule(cfg, k.interval, k.timeout);
+        specs.push(spec(
+            cfg,
+            "kubernetes",
+            k.enabled,
+            k.interval,
+            k.timeout,
+            move || kubernetes::KubernetesCollector::new(&k, timeout),
+        ));
     }
 
     {

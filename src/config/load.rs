@@ -35,8 +35,8 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, Map
 use toml_edit::TableLike;
 
 use super::{
-    CollectorsConfig, Config, DiskstatsConfig, FilesystemConfig, HumanDuration, NetdevConfig,
-    TextfileConfig, VmstatConfig, DEFAULT_CONFIG_PATH,
+    CollectorsConfig, Config, DiskstatsConfig, FilesystemConfig, HumanDuration, KubernetesConfig,
+    NetdevConfig, TextfileConfig, VmstatConfig, DEFAULT_CONFIG_PATH,
 };
 // Separate from the list above so that concurrent additions to that list merge cleanly.
 use super::alerting::{RuleConfig, RuleFile};
@@ -878,6 +878,7 @@ impl Merged {
             textfile,
             quantum,
             exec,
+            kubernetes,
         } = collectors;
         self.validate_quantum(quantum);
         self.validate_exec(exec);
@@ -948,6 +949,7 @@ impl Merged {
             ("os", os.interval, os.timeout),
             ("uname", uname.interval, uname.timeout),
             ("textfile", *textfile_interval, *textfile_timeout),
+            ("kubernetes", kubernetes.interval, kubernetes.timeout),
         ];
         for (name, interval, timeout) in schedules {
             // A timeout longer than the interval is fine: the scheduler caps it.
@@ -969,6 +971,8 @@ impl Merged {
             self.errors
                 .push(self.error("collectors.textfile.directory", message));
         }
+
+        self.validate_kubernetes(kubernetes);
 
         // The collectors compile these too, but only when they are built; checking here makes
         // `automon validate` catch them without constructing anything.
@@ -1201,6 +1205,112 @@ impl Merged {
                 let message = format!("{:?} is not an absolute path", p.display().to_string());
                 self.errors.push(self.error(key, message));
             }
+        }
+    }
+
+    fn validate_kubernetes(&mut self, k: &KubernetesConfig) {
+        let KubernetesConfig {
+            enabled,
+            interval: _,
+            timeout: _,
+            node_name,
+            kubeconfig,
+            kubeconfig_context,
+            api_url,
+            token_file,
+            ca_file,
+            api_enabled,
+            kubelet_enabled,
+            kubelet_url,
+            kubelet_ca_file,
+            kubelet_insecure_skip_tls_verify,
+        } = k;
+        const P: &str = "collectors.kubernetes";
+        if let Some(name) = node_name {
+            // Node names are DNS subdomains (RFC 1123): checking here catches a typo such as
+            // a capital letter, which the API server would answer with an empty pod list.
+            let valid = !name.is_empty()
+                && name.len() <= 253
+                && name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                })
+                && !name.starts_with(['-', '.'])
+                && !name.ends_with(['-', '.']);
+            if !valid {
+                let message = format!(
+                    "{name:?} is not a Kubernetes node name (lower-case letters, digits, '-' and \
+                     '.'; e.g. \"worker-1\")"
+                );
+                self.errors
+                    .push(self.error(&format!("{P}.node_name"), message));
+            }
+        }
+        for (key, url) in [("api_url", api_url), ("kubelet_url", kubelet_url)] {
+            if let Some(url) = url {
+                let host = url.strip_prefix("https://").unwrap_or("");
+                if host.is_empty()
+                    || host.contains(['?', '#'])
+                    || host.contains(char::is_whitespace)
+                {
+                    let message = format!(
+                        "{url:?} is not an https:// URL; write e.g. \"https://10.0.0.5:10250\" \
+                         (plain http would send the bearer token in clear text)"
+                    );
+                    self.errors.push(self.error(&format!("{P}.{key}"), message));
+                }
+            }
+        }
+        for (key, path) in [
+            ("kubeconfig", kubeconfig),
+            ("token_file", token_file),
+            ("ca_file", ca_file),
+            ("kubelet_ca_file", kubelet_ca_file),
+        ] {
+            if let Some(path) = path {
+                if !path.is_absolute() {
+                    let message = format!(
+                        "{:?} is not an absolute path (the daemon's working directory is / \
+                         under systemd)",
+                        path.display().to_string()
+                    );
+                    self.errors.push(self.error(&format!("{P}.{key}"), message));
+                }
+            }
+        }
+        if kubeconfig.is_some() {
+            for (key, set) in [
+                ("token_file", token_file.is_some()),
+                ("ca_file", ca_file.is_some()),
+            ] {
+                if set {
+                    let message = format!(
+                        "is for the pod's service account; with `kubeconfig` (at {}) the \
+                         kubeconfig's user and cluster provide it. Remove one of the two",
+                        self.location(&format!("{P}.kubeconfig"))
+                    );
+                    self.errors.push(self.error(&format!("{P}.{key}"), message));
+                }
+            }
+        } else if kubeconfig_context.is_some() {
+            self.errors.push(self.error(
+                &format!("{P}.kubeconfig_context"),
+                "needs `kubeconfig`: the service account has no contexts",
+            ));
+        }
+        if *kubelet_insecure_skip_tls_verify && kubelet_ca_file.is_some() {
+            let message = format!(
+                "conflicts with `kubelet_ca_file` (at {}): either verify against that CA or do \
+                 not verify",
+                self.location(&format!("{P}.kubelet_ca_file"))
+            );
+            self.errors
+                .push(self.error(&format!("{P}.kubelet_insecure_skip_tls_verify"), message));
+        }
+        if *enabled && !*api_enabled && !*kubelet_enabled {
+            self.errors.push(self.error(
+                &format!("{P}.enabled"),
+                "both `api_enabled` and `kubelet_enabled` are false: nothing to collect",
+            ));
         }
     }
 

@@ -496,6 +496,63 @@ impl Default for TextfileConfig {
     }
 }
 
+/// `[collectors.kubernetes]`: the node's pods and usage from the kubelet and the API server.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct KubernetesConfig {
+    /// Whether the collector runs (off by default: most hosts are not Kubernetes nodes).
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline for one collection (also each request's timeout).
+    pub timeout: Option<HumanDuration>,
+    /// This node's name; default `NODE_NAME` from the environment, else the host name.
+    pub node_name: Option<String>,
+    /// A kubeconfig file to use instead of the pod's service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig; default its `current-context`.
+    pub kubeconfig_context: Option<String>,
+    /// API server URL; default from `KUBERNETES_SERVICE_HOST`/`_PORT` (in a pod) or the
+    /// kubeconfig's cluster.
+    pub api_url: Option<String>,
+    /// Bearer token file; default the service account's, re-read when it changes.
+    pub token_file: Option<PathBuf>,
+    /// Cluster CA file; default the service account's `ca.crt`.
+    pub ca_file: Option<PathBuf>,
+    /// Ask the API server for this node's pods and the node object.
+    pub api_enabled: bool,
+    /// Ask the kubelet's Summary API for usage.
+    pub kubelet_enabled: bool,
+    /// Kubelet URL; default `https://<node_name>:10250`.
+    pub kubelet_url: Option<String>,
+    /// CA for the kubelet's serving certificate; default the cluster CA.
+    pub kubelet_ca_file: Option<PathBuf>,
+    /// Do not verify the kubelet's certificate (self-signed kubelet certificates, as in
+    /// minikube and kind). Explicit because it lets anyone on the path read the token.
+    pub kubelet_insecure_skip_tls_verify: bool,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        KubernetesConfig {
+            enabled: false,
+            interval: None,
+            timeout: None,
+            node_name: None,
+            kubeconfig: None,
+            kubeconfig_context: None,
+            api_url: None,
+            token_file: None,
+            ca_file: None,
+            api_enabled: true,
+            kubelet_enabled: true,
+            kubelet_url: None,
+            kubelet_ca_file: None,
+            kubelet_insecure_skip_tls_verify: false,
+        }
+    }
+}
+
 /// `[collectors]`: one table per collector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default)]
@@ -552,6 +609,8 @@ pub struct CollectorsConfig {
     pub quantum: QuantumConfig,
     /// Commands whose output in the Prometheus text format becomes metrics; off by default.
     pub exec: ExecConfig,
+    /// Kubernetes node: kubelet Summary API and API-server objects (off by default).
+    pub kubernetes: KubernetesConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -583,6 +642,7 @@ impl Default for CollectorsConfig {
             textfile: Default::default(),
             quantum: Default::default(),
             exec: Default::default(),
+            kubernetes: Default::default(),
         }
     }
 }

@@ -759,3 +759,74 @@ fn config_exec_errors_name_the_plugin_key() {
     assert_eq!(errors.len(), 8, "{text}");
     assert!(text.contains("/etc/automon/automon.toml:7: collectors.exec.plugins.0.command: program \"check_raid\" is not an absolute path"), "{text}");
 }
+
+#[test]
+fn config_kubernetes_defaults_off_and_parses() {
+    let c = parse("").unwrap();
+    assert!(!c.collectors.kubernetes.enabled);
+    assert!(c.collectors.kubernetes.api_enabled && c.collectors.kubernetes.kubelet_enabled);
+    let c = parse(
+        "[collectors.kubernetes]\nenabled = true\nnode_name = \"worker-1\"\n\
+         kubelet_url = \"https://10.0.0.5:10250\"\nkubelet_insecure_skip_tls_verify = true\n\
+         interval = \"30s\"\n",
+    )
+    .unwrap();
+    let k = &c.collectors.kubernetes;
+    assert_eq!(k.node_name.as_deref(), Some("worker-1"));
+    assert_eq!(k.interval, Some(HumanDuration(Duration::from_secs(30))));
+}
+
+#[test]
+fn config_kubernetes_errors_name_key_and_line_all_at_once() {
+    let text = "[collectors.kubernetes]\n\
+                enabled = true\n\
+                node_name = \"Worker_1\"\n\
+                kubelet_url = \"http://10.0.0.5:10255\"\n\
+                kubeconfig = \"admin.conf\"\n\
+                token_file = \"/var/run/token\"\n\
+                kubelet_ca_file = \"/etc/kubelet-ca.crt\"\n\
+                kubelet_insecure_skip_tls_verify = true\n\
+                interval = \"1ms\"\n";
+    let errors = errors_of(parse(text));
+    let got: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (3, "collectors.kubernetes.node_name"),
+            (4, "collectors.kubernetes.kubelet_url"),
+            (5, "collectors.kubernetes.kubeconfig"),
+            (6, "collectors.kubernetes.token_file"),
+            (8, "collectors.kubernetes.kubelet_insecure_skip_tls_verify"),
+            (9, "collectors.kubernetes.interval"),
+        ],
+        "{errors:?}"
+    );
+    assert!(errors[1].message.contains("https://"), "{}", errors[1]);
+    assert!(errors[2].message.contains("absolute"), "{}", errors[2]);
+    assert!(errors[3].message.contains("kubeconfig"), "{}", errors[3]);
+    assert!(
+        errors[4].message.contains(":7"),
+        "names the other key's line: {}",
+        errors[4]
+    );
+
+    let e = single_error(parse(
+        "[collectors.kubernetes]\nenabled = true\napi_enabled = false\nkubelet_enabled = false\n",
+    ));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (2, "collectors.kubernetes.enabled")
+    );
+    let e = single_error(parse(
+        "[collectors.kubernetes]\nkubeconfig_context = \"prod\"\n",
+    ));
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (2, "collectors.kubernetes.kubeconfig_context")
+    );
+    let e = single_error(parse("[collectors.kubernetes]\nkubelet_insecure = true\n"));
+    assert!(
+        e.message.contains("kubelet_insecure_skip_tls_verify"),
+        "suggests: {e}"
+    );
+}
