@@ -22,7 +22,9 @@ fn main() {
     let interval_s: f64 = humantime::parse_duration(&interval)
         .unwrap_or_else(|e| panic!("ALERT_LATENCY_INTERVAL: {e}"))
         .as_secs_f64();
-    let period: u64 = 6;
+    // A period of at least four intervals, so that no firing or resolved window falls
+    // between two evaluations.
+    let period: u64 = ((4.0 * interval_s).ceil() as u64).max(6) & !1;
     let crossings = if full { 20 } else { 1 };
 
     let hook = hook::Hook::start();
