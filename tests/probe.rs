@@ -355,3 +355,48 @@ expected_status = [42]
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }
 }
+
+/// The real daemon: a service the test controls goes down and the probe sees it within a
+/// couple of intervals, with the reason in /health, while the collector itself stays healthy.
+#[test]
+fn daemon_reports_a_service_going_down() {
+    let service = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = service.local_addr().unwrap();
+    let refused = closed_port();
+    let d = common::start(&format!(
+        "[collectors.probe]\ninterval = \"1s\"\n\n\
+         [[collectors.probe.targets]]\nname = \"svc\"\naddress = \"{addr}\"\n\n\
+         [[collectors.probe.targets]]\nname = \"gone\"\naddress = \"{refused}\"\n"
+    ));
+    let value = |body: &str, key: &str| common::sample_value(body, key);
+    assert!(
+        d.eventually(Duration::from_secs(10), || {
+            value(&d.metrics(), "automon_probe_success{probe=\"svc\"}") == Some(1.0)
+        }),
+        "svc never up:\n{}",
+        d.metrics()
+    );
+    let body = d.metrics();
+    assert_eq!(
+        value(&body, "automon_probe_success{probe=\"gone\"}"),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&body, "automon_collector_success{collector=\"probe\"}"),
+        Some(1.0)
+    );
+    common::promtool_check_metrics(&body);
+
+    drop(service);
+    assert!(
+        d.eventually(Duration::from_secs(10), || {
+            let (_, h) = d.health();
+            value(&d.metrics(), "automon_probe_success{probe=\"svc\"}") == Some(0.0)
+                && h["collectors"]["probe"]["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("svc: connecting to") && n.contains("gone: "))
+        }),
+        "outage not reported: {:?}",
+        d.health()
+    );
+}
