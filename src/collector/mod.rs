@@ -20,6 +20,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod probe;
 pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
@@ -464,6 +465,18 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
             q.interval,
             q.timeout,
             move || quantum::QuantumCollector::new(&q, timeout),
+        ));
+    }
+    {
+        let p = c.probe.clone();
+        let (_, timeout) = schedule(cfg, p.interval, p.timeout);
+        specs.push(spec(
+            cfg,
+            "probe",
+            p.is_enabled(),
+            p.interval,
+            p.timeout,
+            move || probe::ProbeCollector::new(&p, timeout),
         ));
     }
     // Filled once every collector is wrapped to publish its family names (below), before any

@@ -42,6 +42,7 @@ use super::{
 use super::alerting::{RuleConfig, RuleFile};
 use super::NetstatConfig;
 use super::{ExecConfig, ExecPluginConfig, QuantumConfig, QuantumDeviceConfig};
+use super::{ProbeConfig, ProbeKind, ProbeTargetConfig};
 
 /// Name of the drop-in directory next to the main file.
 pub const DROPIN_DIR_NAME: &str = "conf.d";
@@ -879,8 +880,10 @@ impl Merged {
             quantum,
             exec,
             kubernetes,
+            probe,
         } = collectors;
         self.validate_quantum(quantum);
+        self.validate_probe(probe);
         self.validate_exec(exec);
         let DiskstatsConfig {
             enabled: _,
@@ -1073,6 +1076,104 @@ impl Merged {
             ] {
                 self.absolute(&format!("{key}.{field}"), p.as_deref());
             }
+        }
+    }
+
+    fn validate_probe(&mut self, probe: &ProbeConfig) {
+        let ProbeConfig {
+            enabled: _,
+            interval,
+            timeout,
+            targets,
+        } = probe;
+        self.schedule("collectors.probe", *interval, *timeout);
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, target) in targets.iter().enumerate() {
+            let ProbeTargetConfig {
+                name,
+                kind,
+                address,
+                url,
+                timeout,
+                expected_status,
+                body_regex,
+                insecure_skip_verify,
+                ca_file,
+                headers,
+            } = target;
+            let key = format!("collectors.probe.targets.{i}");
+            self.plugin_name(&key, name, &mut names, i, "target");
+            if let Some(timeout) = timeout {
+                self.positive(&format!("{key}.timeout"), *timeout);
+            }
+            if let Err((field, message)) = crate::collector::probe::check_target(target) {
+                self.errors
+                    .push(self.error(&format!("{key}.{field}"), message));
+            }
+            // Settings that only an HTTP probe reads would be silently ignored on a TCP one.
+            let is_https = url.as_deref().is_some_and(|u| {
+                u.get(..8)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            });
+            let misplaced = match kind {
+                ProbeKind::Tcp => vec![
+                    ("url", url.is_some()),
+                    ("expected_status", !expected_status.is_empty()),
+                    ("body_regex", body_regex.is_some()),
+                    ("insecure_skip_verify", *insecure_skip_verify),
+                    ("ca_file", ca_file.is_some()),
+                    ("headers", !headers.is_empty()),
+                ],
+                ProbeKind::Http => vec![
+                    ("address", address.is_some()),
+                    ("insecure_skip_verify", *insecure_skip_verify && !is_https),
+                    ("ca_file", ca_file.is_some() && !is_https),
+                ],
+            };
+            for (field, set) in misplaced {
+                if set {
+                    let what = match kind {
+                        ProbeKind::Tcp => "does not apply to a `kind = \"tcp\"` probe",
+                        ProbeKind::Http => "does not apply here (tcp address, or https only)",
+                    };
+                    self.errors
+                        .push(self.error(&format!("{key}.{field}"), what));
+                }
+            }
+            if *insecure_skip_verify && ca_file.is_some() {
+                self.errors.push(self.error(
+                    &format!("{key}.insecure_skip_verify"),
+                    "set either `insecure_skip_verify` or `ca_file`, not both",
+                ));
+            }
+            for (j, code) in expected_status.iter().enumerate() {
+                if !(100..=599).contains(code) {
+                    self.errors.push(self.error(
+                        &format!("{key}.expected_status.{j}"),
+                        format!("{code} is not an HTTP status code (100 to 599)"),
+                    ));
+                }
+            }
+            if let Some(pattern) = body_regex {
+                if let Err(e) = regex::bytes::Regex::new(pattern) {
+                    let message = format!("invalid regex {pattern:?}: {}", regex_reason(&e));
+                    self.errors
+                        .push(self.error(&format!("{key}.body_regex"), message));
+                }
+            }
+            for (header, value) in headers {
+                let token = !header.is_empty()
+                    && header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !token || value.contains(['\r', '\n']) {
+                    self.errors.push(self.error(
+                        &format!("{key}.headers.{header}"),
+                        "is not a valid HTTP header (name is a token, value on one line)",
+                    ));
+                }
+            }
+            self.absolute(&format!("{key}.ca_file"), ca_file.as_deref());
         }
     }
 

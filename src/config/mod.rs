@@ -9,6 +9,7 @@ pub mod alerting;
 pub mod load;
 pub mod receivers;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -611,6 +612,8 @@ pub struct CollectorsConfig {
     pub exec: ExecConfig,
     /// Kubernetes node: kubelet Summary API and API-server objects (off by default).
     pub kubernetes: KubernetesConfig,
+    /// TCP and HTTP(S) probes of configured targets (runs when targets are configured).
+    pub probe: ProbeConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -643,6 +646,7 @@ impl Default for CollectorsConfig {
             quantum: Default::default(),
             exec: Default::default(),
             kubernetes: Default::default(),
+            probe: Default::default(),
         }
     }
 }
@@ -678,6 +682,70 @@ pub struct QuantumDeviceConfig {
     /// PEM file of CA certificates to trust for `url` instead of the built-in web roots
     /// (absolute); for vendor or lab endpoints behind a private CA.
     pub ca_file: Option<PathBuf>,
+}
+
+/// `[collectors.probe]`: TCP connect and HTTP(S) GET checks.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProbeConfig {
+    /// Whether the collector runs; unset means "when at least one target is configured", so
+    /// adding a target is enough and `enabled = false` pauses all of them.
+    pub enabled: Option<bool>,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline of one round; targets are probed concurrently, each bounded by its own
+    /// `timeout`, itself capped by this deadline.
+    pub timeout: Option<HumanDuration>,
+    /// The targets, one `[[collectors.probe.targets]]` table each.
+    pub targets: Vec<ProbeTargetConfig>,
+}
+
+impl ProbeConfig {
+    /// Whether the collector runs: `enabled`, or by default whether any target is configured.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.unwrap_or(!self.targets.is_empty())
+    }
+}
+
+/// What a probe does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    /// Open a TCP connection to `address` and close it.
+    #[default]
+    Tcp,
+    /// `GET url` over HTTP/1.1, with TLS for `https://`.
+    Http,
+}
+
+/// Default per-target probe timeout.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `[[collectors.probe.targets]]`: one target.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProbeTargetConfig {
+    /// The `probe` label.
+    pub name: String,
+    /// `tcp` or `http`.
+    pub kind: ProbeKind,
+    /// `host:port` for a `tcp` probe.
+    pub address: Option<String>,
+    /// `http://` or `https://` URL for an `http` probe.
+    pub url: Option<String>,
+    /// Give up after this long (default 5 s, capped by the collector's deadline).
+    pub timeout: Option<HumanDuration>,
+    /// HTTP status codes that count as success; empty means any 2xx.
+    pub expected_status: Vec<u16>,
+    /// The response body (its first MiB) must match this regex.
+    pub body_regex: Option<String>,
+    /// Accept any server certificate (the expiry is still reported); for self-signed test
+    /// endpoints only.
+    pub insecure_skip_verify: bool,
+    /// PEM file of CA certificates to trust instead of the built-in web roots (absolute).
+    pub ca_file: Option<PathBuf>,
+    /// Extra request headers, e.g. `{ Host = "example.org" }`.
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Default limit on one exec plugin's standard output.
