@@ -20,6 +20,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod os;
 pub mod pressure;
+pub mod process;
 pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
@@ -464,6 +465,18 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
             q.interval,
             q.timeout,
             move || quantum::QuantumCollector::new(&q, timeout),
+        ));
+    }
+    {
+        let p = paths.clone();
+        let pc = c.process.clone();
+        specs.push(spec(
+            cfg,
+            "process",
+            pc.enabled,
+            pc.interval,
+            pc.timeout,
+            move || process::ProcessCollector::new(p.clone(), &pc),
         ));
     }
     // Filled once every collector is wrapped to publish its family names (below), before any
