@@ -1,6 +1,7 @@
 //! `process` collector: count, CPU time, resident memory, threads and oldest start time of
 //! configured process groups, from `/proc/[pid]/stat` and `/proc/[pid]/cmdline`, so a rule can
-//! say "nginx has no process" (`automon_process_count{group="nginx"} == 0`). Conventions follow
+//! say "nginx has no process" (`automon_process_num_procs{group="nginx"} == 0`; not `_count`,
+//! which Prometheus reserves for histograms and summaries). Conventions follow
 //! process-exporter (`namedprocess_namegroup_*`), under `automon_process_*{group}`.
 //!
 //! CPU time is a true counter per group: the collector remembers each matched process (pid and
@@ -319,7 +320,7 @@ impl Collector for ProcessCollector {
 
         let boot_time = self.boot_time();
         let mut count = Family::gauge(
-            "automon_process_count",
+            "automon_process_num_procs",
             "Processes of the group (zombies excluded); 0 when none runs.",
         );
         let mut zombies = Family::gauge(
@@ -530,7 +531,10 @@ mod tests {
             ProcessCollector::with_page_size(paths(&fixture_root()), &config(), 4096).unwrap();
         let out = c.collect().unwrap();
         let g = |name| [("group", name)];
-        assert_eq!(value(&out, "automon_process_count", &g("nginx")), Some(2.0));
+        assert_eq!(
+            value(&out, "automon_process_num_procs", &g("nginx")),
+            Some(2.0)
+        );
         assert_eq!(
             value(&out, "automon_process_zombies", &g("nginx")),
             Some(1.0)
@@ -574,7 +578,7 @@ mod tests {
             ("worker", 1.0),
         ] {
             assert_eq!(
-                value(&out, "automon_process_count", &g(group)),
+                value(&out, "automon_process_num_procs", &g(group)),
                 Some(n),
                 "{group}"
             );
@@ -586,7 +590,7 @@ mod tests {
         // A group with no process is 0, not absent, so "no nginx" can be a rule; its start
         // time is absent since there is none.
         assert_eq!(
-            value(&out, "automon_process_count", &g("postgres")),
+            value(&out, "automon_process_num_procs", &g("postgres")),
             Some(0.0)
         );
         assert_eq!(
@@ -639,7 +643,7 @@ mod tests {
         std::fs::remove_dir_all(proc_dir.join("101")).unwrap();
         let second = c.collect().unwrap();
         assert_eq!(
-            value(&second, "automon_process_count", &[("group", "nginx")]),
+            value(&second, "automon_process_num_procs", &[("group", "nginx")]),
             Some(1.0)
         );
         assert_eq!(user(&second), 13.57);
@@ -653,7 +657,7 @@ mod tests {
         std::fs::write(proc_dir.join("101/stat"), reused).unwrap();
         let third = c.collect().unwrap();
         assert_eq!(
-            value(&third, "automon_process_count", &[("group", "nginx")]),
+            value(&third, "automon_process_num_procs", &[("group", "nginx")]),
             Some(2.0)
         );
         assert_eq!(user(&third), 13.77);
@@ -663,7 +667,7 @@ mod tests {
         }
         let fourth = c.collect().unwrap();
         assert_eq!(
-            value(&fourth, "automon_process_count", &[("group", "nginx")]),
+            value(&fourth, "automon_process_num_procs", &[("group", "nginx")]),
             Some(0.0)
         );
         assert_eq!(user(&fourth), 13.77);
@@ -688,7 +692,7 @@ mod tests {
         let mut c =
             ProcessCollector::new(HostPaths::from_config(&Default::default()), &cfg).unwrap();
         let out = c.collect().unwrap();
-        assert!(value(&out, "automon_process_count", &[("group", "me")]).unwrap() >= 1.0);
+        assert!(value(&out, "automon_process_num_procs", &[("group", "me")]).unwrap() >= 1.0);
         assert!(
             value(
                 &out,
