@@ -1,6 +1,6 @@
-//! One collection of the `process` collector over this machine's real `/proc`: with name-only
-//! groups (only `/proc/[pid]/stat` of processes whose comm does not match is read) and with a
-//! command-line regex (which reads `/proc/[pid]/cmdline` of every process too).
+//! One collection of the `process` collector over this machine's real `/proc`, with name-only
+//! groups and with a command-line regex added. Both read `/proc/[pid]/stat` and, for a process
+//! whose comm matches no name, `/proc/[pid]/cmdline` (for the argv[0] fallback), once per pid.
 //!
 //! `cargo bench --bench process`
 
