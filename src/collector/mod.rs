@@ -21,6 +21,7 @@ pub mod netstat;
 pub mod os;
 pub mod pressure;
 pub mod probe;
+pub mod process;
 pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
@@ -477,6 +478,18 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
             p.interval,
             p.timeout,
             move || probe::ProbeCollector::new(&p, timeout),
+        ));
+    }
+    {
+        let p = paths.clone();
+        let pc = c.process.clone();
+        specs.push(spec(
+            cfg,
+            "process",
+            pc.enabled,
+            pc.interval,
+            pc.timeout,
+            move || process::ProcessCollector::new(p.clone(), &pc),
         ));
     }
     // Filled once every collector is wrapped to publish its family names (below), before any

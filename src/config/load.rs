@@ -43,6 +43,7 @@ use super::alerting::{RuleConfig, RuleFile};
 use super::NetstatConfig;
 use super::{ExecConfig, ExecPluginConfig, QuantumConfig, QuantumDeviceConfig};
 use super::{ProbeConfig, ProbeKind, ProbeTargetConfig};
+use super::{ProcessConfig, ProcessGroupConfig};
 
 /// Name of the drop-in directory next to the main file.
 pub const DROPIN_DIR_NAME: &str = "conf.d";
@@ -881,10 +882,12 @@ impl Merged {
             exec,
             kubernetes,
             probe,
+            process,
         } = collectors;
         self.validate_quantum(quantum);
         self.validate_probe(probe);
         self.validate_exec(exec);
+        self.validate_process(process);
         let DiskstatsConfig {
             enabled: _,
             interval: diskstats_interval,
@@ -1244,6 +1247,54 @@ impl Merged {
                     self.errors.push(self.error(
                         &format!("{key}.ok_exit_codes.{j}"),
                         format!("{code} is not an exit code (0 to 255)"),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn validate_process(&mut self, process: &ProcessConfig) {
+        let ProcessConfig {
+            enabled,
+            interval,
+            timeout,
+            groups,
+        } = process;
+        self.schedule("collectors.process", *interval, *timeout);
+        if *enabled && groups.is_empty() {
+            self.errors.push(self.error(
+                "collectors.process.enabled",
+                "is true but no [[collectors.process.groups]] is configured",
+            ));
+        }
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, group) in groups.iter().enumerate() {
+            let ProcessGroupConfig {
+                name,
+                comm,
+                cmdline,
+            } = group;
+            let key = format!("collectors.process.groups.{i}");
+            self.plugin_name(&key, name, &mut names, i, "group");
+            if comm.is_empty() && cmdline.is_none() {
+                self.errors.push(self.error(
+                    &key,
+                    "matches nothing: set `comm` (process names) and/or `cmdline` (a regex)",
+                ));
+            }
+            for (j, c) in comm.iter().enumerate() {
+                if c.is_empty() || c.contains('/') || c.contains('\0') {
+                    self.errors.push(self.error(
+                        &format!("{key}.comm.{j}"),
+                        format!("{c:?} is not a process name (a file name, without '/')"),
+                    ));
+                }
+            }
+            if let Some(pattern) = cmdline {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    self.errors.push(self.error(
+                        &format!("{key}.cmdline"),
+                        format!("invalid regex {pattern:?}: {}", regex_reason(&e)),
                     ));
                 }
             }

@@ -614,6 +614,8 @@ pub struct CollectorsConfig {
     pub kubernetes: KubernetesConfig,
     /// TCP and HTTP(S) probes of configured targets (runs when targets are configured).
     pub probe: ProbeConfig,
+    /// Count, CPU and memory of named process groups from /proc (off by default).
+    pub process: ProcessConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -647,6 +649,7 @@ impl Default for CollectorsConfig {
             exec: Default::default(),
             kubernetes: Default::default(),
             probe: Default::default(),
+            process: Default::default(),
         }
     }
 }
@@ -746,6 +749,36 @@ pub struct ProbeTargetConfig {
     pub ca_file: Option<PathBuf>,
     /// Extra request headers, e.g. `{ Host = "example.org" }`.
     pub headers: BTreeMap<String, String>,
+}
+
+/// `[collectors.process]`: process groups matched by name or command line.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProcessConfig {
+    /// Whether the collector runs (off by default: there is nothing to watch until groups are
+    /// named).
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline of one scan of /proc.
+    pub timeout: Option<HumanDuration>,
+    /// The groups, one `[[collectors.process.groups]]` table each.
+    pub groups: Vec<ProcessGroupConfig>,
+}
+
+/// `[[collectors.process.groups]]`: which processes form one `group`. A process belongs to
+/// every group it matches (groups are independent, so an alert on one is not affected by the
+/// order of the others).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ProcessGroupConfig {
+    /// The `group` label.
+    pub name: String,
+    /// Process names: matched against the kernel's `comm` (which the kernel cuts to 15 bytes,
+    /// so a longer name matches its first 15 bytes) and against the base name of `argv[0]`.
+    pub comm: Vec<String>,
+    /// Regex (unanchored) matched against the command line, arguments joined by spaces.
+    pub cmdline: Option<String>,
 }
 
 /// Default limit on one exec plugin's standard output.

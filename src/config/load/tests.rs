@@ -830,3 +830,56 @@ fn config_kubernetes_errors_name_key_and_line_all_at_once() {
         "suggests: {e}"
     );
 }
+
+#[test]
+fn config_process_defaults_off_and_parses() {
+    let c = parse("").unwrap();
+    assert!(!c.collectors.process.enabled);
+    assert!(c.collectors.process.groups.is_empty());
+    let c = parse(
+        "[collectors.process]\nenabled = true\n\n\
+         [[collectors.process.groups]]\nname = \"nginx\"\ncomm = [\"nginx\"]\n\n\
+         [[collectors.process.groups]]\nname = \"app\"\ncmdline = \"java .*-jar app\\\\.jar\"\n",
+    )
+    .unwrap();
+    let g = &c.collectors.process.groups;
+    assert_eq!(g.len(), 2);
+    assert_eq!(g[0].comm, vec!["nginx".to_owned()]);
+    assert_eq!(g[1].cmdline.as_deref(), Some("java .*-jar app\\.jar"));
+}
+
+#[test]
+fn config_process_errors_name_key_and_line() {
+    let errors = errors_of(parse(
+        "[collectors.process]\nenabled = true\n\n\
+         [[collectors.process.groups]]\nname = \"web\"\ncmdline = \"nginx: (master\"\n\n\
+         [[collectors.process.groups]]\nname = \"web\"\n\n\
+         [[collectors.process.groups]]\nname = \"x\"\ncomm = [\"\", \"/usr/sbin/nginx\"]\n",
+    ));
+    let text = ConfigErrors(errors.clone()).to_string();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for want in [
+        "collectors.process.groups.0.cmdline",
+        "collectors.process.groups.1.name",
+        "collectors.process.groups.1",
+        "collectors.process.groups.2.comm.0",
+        "collectors.process.groups.2.comm.1",
+    ] {
+        assert!(keys.contains(&want), "{want} missing in {text}");
+    }
+    assert_eq!(errors.len(), 5, "{text}");
+    assert!(
+        text.contains(
+            "/etc/automon/automon.toml:6: collectors.process.groups.0.cmdline: invalid regex \"nginx: (master\": unclosed group"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "group name \"web\" is already used by the group at /etc/automon/automon.toml:5"
+        ),
+        "{text}"
+    );
+    let e = single_error(parse("[collectors.process]\nenabled = true\n"));
+    assert_eq!(e.key, "collectors.process.enabled");
+}
