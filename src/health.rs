@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -87,8 +87,7 @@ impl Default for Health {
 }
 
 fn rfc3339(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    crate::alert::rfc3339(ms)
 }
 
 impl Health {

@@ -12,12 +12,6 @@ use std::time::Duration;
 use common::hook::{Hook, Mode};
 use common::*;
 
-fn set_value(dir: &Path, v: f64) {
-    let tmp = dir.join("v.prom.tmp");
-    std::fs::write(&tmp, format!("test_level{{tank=\"a\"}} {v}\n")).unwrap();
-    std::fs::rename(&tmp, dir.join("v.prom")).unwrap();
-}
-
 fn config(textfiles: &Path, hook: &Hook, data_dir: Option<&Path>) -> String {
     let data = data_dir
         .map(|d| format!("data_dir = {:?}\n", d.display().to_string()))

@@ -6,17 +6,10 @@ mod common;
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
 use support::Smtp;
-
-fn set_value(dir: &Path, v: f64) {
-    let tmp = dir.join("v.prom.tmp");
-    std::fs::write(&tmp, format!("test_level{{tank=\"a\"}} {v}\n")).unwrap();
-    std::fs::rename(&tmp, dir.join("v.prom")).unwrap();
-}
 
 fn wait_subjects(smtp: &Smtp, n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -13,16 +13,6 @@ use common::*;
 
 const FAST: &str = "[collectors]\ndefault_interval = \"1s\"\n[alerting]\nevaluation_interval = \"1s\"\nbuiltin_rules = false\n";
 
-fn set_value(dir: &Path, v: f64) {
-    let tmp = dir.join("v.prom.tmp");
-    std::fs::write(
-        &tmp,
-        format!("# TYPE test_level gauge\ntest_level{{tank=\"a\"}} {v}\n"),
-    )
-    .unwrap();
-    std::fs::rename(&tmp, dir.join("v.prom")).unwrap();
-}
-
 fn config(textfiles: &Path, rule: &str) -> String {
     format!(
         "{FAST}[[alerting.rules]]\n{rule}\n[collectors.textfile]\ndirectory = {:?}\n",

@@ -8,7 +8,6 @@
 //! Time is a parameter, so `for`, grouping and repeats are tested without sleeping.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use super::db::{Enqueue, NflogEntry};
 use super::matcher::{self, Matcher};
@@ -421,9 +420,6 @@ fn needs_update(
     }
     entry.sent_ms <= now_ms - repeat_ms
 }
-
-/// Shared handle to build [`IntegrationInfo`] lists from notifiers.
-pub type Integrations = BTreeMap<String, Vec<(IntegrationInfo, Arc<dyn super::notify::Notifier>)>>;
 
 #[cfg(test)]
 mod tests;

@@ -164,12 +164,20 @@ impl Manager {
         let mut next_eval = now;
         loop {
             let now = now_ms();
-            if now >= next_eval {
-                self.evaluate(now);
+            let eval_due = now >= next_eval;
+            let flush_due = self.grouper.next_flush_ms().is_some_and(|t| t <= now);
+            // One read of the silences serves the evaluation's API snapshot and the flush.
+            let silences = if eval_due || flush_due {
+                self.silences(now)
+            } else {
+                ActiveSilences::default()
+            };
+            if eval_due {
+                self.evaluate(now, &silences);
                 // Missed rounds (a suspended host) are skipped, not replayed.
                 next_eval += interval_ms * ((now - next_eval) / interval_ms + 1);
             }
-            self.flush(now_ms());
+            self.flush(now, &silences);
             let wake_at = self
                 .grouper
                 .next_flush_ms()
@@ -216,7 +224,7 @@ impl Manager {
     }
 
     /// One evaluation round at `now`.
-    pub fn evaluate(&mut self, now: i64) {
+    pub fn evaluate(&mut self, now: i64, silences: &ActiveSilences) {
         let started = Instant::now();
         let m = &self.metrics.alerts;
         for rule in &mut self.rules {
@@ -294,7 +302,7 @@ impl Manager {
         }
         self.save(now);
         self.grouper.update(&entries, now);
-        self.publish(now, &entries);
+        self.publish(now, &entries, silences);
     }
 
     fn generator_url(&self, expr: &str) -> String {
@@ -316,12 +324,11 @@ impl Manager {
     }
 
     /// Flushes due groups into the outbox.
-    pub fn flush(&mut self, now: i64) {
+    pub fn flush(&mut self, now: i64, silences: &ActiveSilences) {
         if self.grouper.next_flush_ms().is_none_or(|t| t > now) {
             return;
         }
-        let silences = self.silences(now);
-        let items = self.grouper.flush_due(now, &silences);
+        let items = self.grouper.flush_due(now, silences);
         match self.shared.db.enqueue(&items, now) {
             Ok(queued) => {
                 self.grouper.commit(&items, now);
@@ -334,8 +341,7 @@ impl Manager {
         }
     }
 
-    fn publish(&self, now: i64, entries: &[Entry]) {
-        let silences = self.silences(now);
+    fn publish(&self, now: i64, entries: &[Entry], silences: &ActiveSilences) {
         let firing: Vec<&Entry> = entries
             .iter()
             .filter(|e| e.info.status == AlertStatus::Firing)
@@ -354,7 +360,7 @@ impl Manager {
                             silenced_by,
                             inhibited_by,
                         } = if a.state == AlertState::Firing {
-                            self.grouper.muted(&a.labels, fp, &firing, &silences, now)
+                            self.grouper.muted(&a.labels, fp, &firing, silences, now)
                         } else {
                             Muted::default()
                         };

@@ -275,3 +275,15 @@ pub fn promtool_check_metrics(body: &str) {
     let out = child.wait_with_output().expect("promtool output");
     assert_promtool_clean(&out);
 }
+
+/// Replaces `v.prom` in a textfile directory with `test_level{tank="a"} v`, atomically (write
+/// then rename, the textfile convention), for alert tests that move a value across a threshold.
+pub fn set_value(dir: &Path, v: f64) {
+    let tmp = dir.join("v.prom.tmp");
+    std::fs::write(
+        &tmp,
+        format!("# TYPE test_level gauge\ntest_level{{tank=\"a\"}} {v}\n"),
+    )
+    .expect("write textfile");
+    std::fs::rename(&tmp, dir.join("v.prom")).expect("rename textfile");
+}

@@ -282,74 +282,17 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Unix milliseconds as RFC 3339 in UTC with milliseconds, as Alertmanager writes times.
 pub fn rfc3339_ms(ms: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
-    humantime::format_rfc3339_millis(t).to_string()
+    super::rfc3339(ms)
 }
 
 /// Go's zero time, which Alertmanager's webhook payload gives firing alerts as `endsAt`.
 pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// A value as people read it: integers without a fraction, others with up to four
-/// significant digits, large and small ones with SI prefixes (`1.5G`, `2.5m`), like
-/// Prometheus' `humanize`.
+/// A value as people read it, Prometheus' `humanize` (SI prefixes, four significant digits),
+/// with the micro sign that mail clients render where Prometheus writes `u`.
 pub fn humanize(v: f64) -> String {
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "NaN".into()
-        } else if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let a = v.abs();
-    if a == 0.0 || (1.0..1000.0).contains(&a) {
-        return trim_number(v);
-    }
-    const BIG: [(f64, &str); 6] = [
-        (1e18, "E"),
-        (1e15, "P"),
-        (1e12, "T"),
-        (1e9, "G"),
-        (1e6, "M"),
-        (1e3, "k"),
-    ];
-    const SMALL: [(f64, &str); 4] = [(1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")];
-    if a >= 1000.0 {
-        let (scale, p) = BIG
-            .iter()
-            .find(|(s, _)| a >= *s)
-            .copied()
-            .unwrap_or((1e18, "E"));
-        return format!("{}{p}", trim_number(v / scale));
-    }
-    match SMALL.iter().find(|(s, _)| a >= *s) {
-        Some((scale, p)) => format!("{}{p}", trim_number(v / scale)),
-        None => format!("{v:e}"),
-    }
-}
-
-/// Four significant digits without trailing zeros.
-fn trim_number(v: f64) -> String {
-    let a = v.abs();
-    let decimals = if a >= 100.0 {
-        1
-    } else if a >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    if s == "-0" {
-        "0".into()
-    } else {
-        s.to_owned()
-    }
+    // The prefix is the only letter `u` can be: digits, `.`, `e`, `Inf` and `NaN` hold none.
+    super::template::humanize(v).replacen('u', "µ", 1)
 }
 
 impl Notification {
