@@ -17,6 +17,7 @@ pub mod logging;
 pub mod model;
 pub mod pipeline;
 pub mod query;
+pub mod repair;
 pub mod selfmetrics;
 pub mod store;
 pub mod systemd;

@@ -129,7 +129,8 @@ pub struct Rule {
     pub last_duration_s: f64,
 }
 
-fn valid_label_name(name: &str) -> bool {
+/// Whether `name` is a valid Prometheus label name.
+pub fn valid_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

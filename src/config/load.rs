@@ -345,8 +345,8 @@ fn glob_files(pattern: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// `*` matches any run of characters, `?` any one.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
+/// `*` matches any run of characters, `?` any one; the whole text must match.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
@@ -424,6 +424,9 @@ struct Origin {
     file: usize,
     line: usize,
 }
+
+mod repair;
+pub use repair::path_allowed;
 
 /// The merged TOML tree of all files read so far, with the origin of every key and the errors
 /// found so far.
@@ -665,6 +668,7 @@ impl Merged {
         self.validate_storage(&config.storage);
         self.validate_query(&config.query);
         self.validate_alerting(&config.alerting);
+        self.validate_repair(&config.repair);
     }
 
     fn validate_alerting(&mut self, alerting: &super::alerting::AlertingConfig) {

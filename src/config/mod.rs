@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod load;
 pub mod receivers;
+pub mod repair;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -104,6 +105,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// Alert rules, routing, receivers and the notification outbox.
     pub alerting: alerting::AlertingConfig,
+    /// Auto-repair rules, their limits and allowlists.
+    pub repair: repair::RepairConfig,
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`"500MB"`, `"1GiB"`).

@@ -1,0 +1,5 @@
+//! Auto-repair: rules that act on the host when a trigger holds (restart a unit, run a
+//! command, clean files), with the safety owned by the engine (cooldowns, attempt limits,
+//! one action per target, allowlists, dry runs) and every decision audited.
+
+pub mod action;
