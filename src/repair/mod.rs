@@ -3,3 +3,5 @@
 //! one action per target, allowlists, dry runs) and every decision audited.
 
 pub mod action;
+pub mod db;
+pub mod engine;
