@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert;
+use crate::repair;
 use crate::collector::{self, CollectorSpec};
 use crate::config::{self, Config, ConfigErrors, ConfigSource, LoadedConfig};
 use crate::health::Health;
@@ -73,6 +74,9 @@ pub enum DaemonError {
     /// The alerting database could not be opened.
     #[error(transparent)]
     Alerting(#[from] crate::alert::service::ServiceError),
+    /// The repair database could not be opened.
+    #[error(transparent)]
+    Repair(#[from] crate::repair::service::ServiceError),
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
     Signals(std::io::Error),
@@ -312,6 +316,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     });
 
     let alerting = alert::service::open_shared(&dir)?;
+    let repairs = repair::service::open_shared(&dir)?;
 
     let api_key = Arc::new(RwLock::new(cfg.http.api_key.clone()));
     let query_source = store
@@ -324,6 +329,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         stall_after: STALL_AFTER,
         query: query_api.clone(),
         alerting: Some(alerting.clone()),
+        repairs: Some(repairs.clone()),
     };
     let app = http::router(state, limits(&cfg));
     let http_cancel = root.child_token();
@@ -374,6 +380,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
     // Rules start after the first round, so their first evaluation sees fresh data rather
     // than resolving every restored alert against an empty head.
     let mut alert_gen = start_alerting(&loaded, &alerting, &store, &shared, bound, &root);
+    let mut repair_gen = start_repairs(&loaded, &repairs, &alerting, &store, &shared);
 
     let summary = shared.health.summary();
     systemd::ready(&format!("serving on {bound}; {summary}"));
@@ -446,6 +453,8 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
                     g.stop().await;
                 }
                 alert_gen = start_alerting(&new_loaded, &alerting, &store, &shared, bound, &root);
+                stop_repairs(repair_gen.take()).await;
+                repair_gen = start_repairs(&new_loaded, &repairs, &alerting, &store, &shared);
                 let old_names = collectors.names.clone();
                 collectors.stop().await;
                 collectors = CollectorSet::spawn(specs, &tx, &root);
@@ -473,6 +482,7 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
 
     systemd::stopping();
     root.cancel();
+    stop_repairs(repair_gen.take()).await;
     if let Some(g) = alert_gen.take() {
         g.stop().await;
     }
@@ -564,6 +574,62 @@ fn start_alerting(
             alert::service::disabled(alerting, &e.to_string());
             None
         }
+    }
+}
+
+/// Starts the repair loop for `loaded`, or records in the API why it does not run.
+fn start_repairs(
+    loaded: &LoadedConfig,
+    repairs: &repair::runner::Shared,
+    alerting: &alert::manager::Shared,
+    store: &Option<Arc<Store>>,
+    shared: &Shared,
+) -> Option<repair::runner::Running> {
+    let cfg = &loaded.config;
+    let Some(store) = store else {
+        if !cfg.repair.rules.is_empty() {
+            tracing::warn!("storage is disabled, so repair rules do not run");
+        }
+        repair::service::disabled(
+            repairs,
+            Some("storage is disabled; repair triggers are checked on stored data"),
+            loaded,
+        );
+        return None;
+    };
+    if !cfg.repair.rules.is_empty() && !cfg.alerting.enabled {
+        tracing::warn!(
+            "alerting is disabled: repair rules triggered by alerts never act, and repair \
+             notifications are not sent"
+        );
+    }
+    let source: Arc<dyn Source> = Arc::new(StoreSource::new(store.clone()));
+    let engine = Engine::new(query_limits(cfg));
+    match repair::service::start(
+        loaded,
+        repairs,
+        alerting,
+        source,
+        shared.metrics.clone(),
+        engine,
+    ) {
+        Ok(Some(r)) => {
+            tracing::info!(rules = cfg.repair.rules.len(), "repairs started");
+            Some(r)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "repairs could not start");
+            repair::service::disabled(repairs, Some(&e.to_string()), loaded);
+            None
+        }
+    }
+}
+
+/// Stops a repair loop (actions in flight keep running; the next loop collects them).
+async fn stop_repairs(running: Option<repair::runner::Running>) {
+    if let Some(r) = running {
+        let _ = tokio::task::spawn_blocking(move || r.stop()).await;
     }
 }
 

@@ -57,6 +57,9 @@ enum Command {
     /// Silence alerts: add, list or expire silences.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Auto-repair: rule states, the audit log, pause/resume all repairs, reset a rule.
+    #[command(subcommand)]
+    Repair(RepairCommand),
     /// Send a test notification through every integration of a configured receiver and print
     /// what each server answered; exit 1 if any failed.
     TestNotify(TestNotifyArgs),
@@ -81,7 +84,7 @@ struct TestNotifyArgs {
 
 #[derive(clap::Args)]
 struct DataDirArgs {
-    /// Data directory holding alerts.db (default: data_dir from the config).
+    /// Data directory holding alerts.db and repairs.db (default: data_dir from the config).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -140,6 +143,112 @@ enum SilenceCommand {
         #[command(flatten)]
         dir: DataDirArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum RepairCommand {
+    /// Show every repair rule with its state, attempts in the window and last attempt.
+    Status {
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// Show the audit trail: every decision with time, trigger, outcome and output.
+    Log {
+        /// Only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only the last DURATION, e.g. 24h.
+        #[arg(long, value_parser = duration_arg)]
+        since: Option<std::time::Duration>,
+        /// At most this many rows (newest).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per row (newest first) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// Stop all repairs from acting until `resume` (triggers are still recorded as skipped).
+    Pause {
+        /// Who (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        author: String,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// Let repairs act again after `pause`.
+    Resume {
+        /// Who (default: $USER).
+        #[arg(long, env = "USER", default_value = "unknown")]
+        author: String,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+    /// Clear a rule's attempts and cooldown; a rule that gave up re-arms.
+    Reset {
+        /// The repair rule's name.
+        rule: String,
+        #[command(flatten)]
+        dir: DataDirArgs,
+    },
+}
+
+fn repair_cmd(cmd: RepairCommand) -> ExitCode {
+    use automon::cli::repair;
+    let with_config = |dir: &DataDirArgs| -> Result<(PathBuf, config::Config), ExitCode> {
+        let cfg = client_config(&dir.config)?;
+        let d = dir
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| automon::daemon::data_dir(&cfg));
+        Ok((d, cfg))
+    };
+    match cmd {
+        RepairCommand::Status { dir } => match with_config(&dir) {
+            Ok((d, cfg)) => print_or_fail(repair::status(&d, &cfg)),
+            Err(code) => code,
+        },
+        RepairCommand::Log {
+            rule,
+            since,
+            limit,
+            json,
+            dir,
+        } => match dir.dir() {
+            Ok(d) => {
+                let filter = automon::repair::db::LogFilter {
+                    rule,
+                    since_ms: since.map(|s| {
+                        automon::alert::outbox::now_ms() - s.as_millis() as i64
+                    }),
+                    limit: limit.max(1),
+                };
+                print_or_fail(repair::log(&d, &filter, json))
+            }
+            Err(code) => code,
+        },
+        RepairCommand::Pause { author, dir } => match dir.dir() {
+            Ok(d) => print_or_fail(
+                repair::set_paused(&d, true, &author)
+                    .map(|()| "repairs paused; `automon repair resume` resumes them\n".into()),
+            ),
+            Err(code) => code,
+        },
+        RepairCommand::Resume { author, dir } => match dir.dir() {
+            Ok(d) => print_or_fail(
+                repair::set_paused(&d, false, &author).map(|()| "repairs resumed\n".into()),
+            ),
+            Err(code) => code,
+        },
+        RepairCommand::Reset { rule, dir } => match with_config(&dir) {
+            Ok((d, cfg)) => print_or_fail(
+                repair::reset(&d, &cfg, &rule)
+                    .map(|()| format!("reset of {rule} requested; the daemon applies it within a second\n")),
+            ),
+            Err(code) => code,
+        },
+    }
 }
 
 fn print_or_fail(r: Result<String, String>) -> ExitCode {
@@ -371,6 +480,7 @@ fn main() -> ExitCode {
         Command::Import(args) => import(args),
         Command::Alerts(args) => alerts_cmd(args),
         Command::Silence(cmd) => silence_cmd(cmd),
+        Command::Repair(cmd) => repair_cmd(cmd),
         Command::TestNotify(args) => test_notify(args),
         Command::GenerateAssets { dir } => {
             use clap::CommandFactory;

@@ -31,6 +31,8 @@ pub struct SelfMetrics {
     pub query_duration: HistogramVec,
     /// Rule evaluation, alert and notification metrics.
     pub alerts: crate::alert::metrics::AlertMetrics,
+    /// Repair attempt and state metrics.
+    pub repairs: crate::repair::metrics::RepairMetrics,
     store: StoreMetrics,
 }
 
@@ -251,6 +253,7 @@ impl SelfMetrics {
             reload_success_timestamp,
             store: StoreMetrics::new(&registry),
             alerts: crate::alert::metrics::AlertMetrics::new(&registry),
+            repairs: crate::repair::metrics::RepairMetrics::new(&registry),
             http_requests: counter_vec(
                 &registry,
                 "automon_http_requests_total",

@@ -314,6 +314,42 @@ impl Grouper {
         out
     }
 
+    /// Notifications for events (a repair performed): routed and silenced like alerts, but
+    /// neither grouped nor repeated: each goes out now, once, to every integration of the
+    /// receiver of each matching route. An event's labels must be unique to it (the repair
+    /// engine adds the attempt), which makes its group key and dedup key unique too.
+    pub fn events(&self, events: &[Entry], now_ms: i64, silences: &ActiveSilences) -> Vec<Enqueue> {
+        let mut out = Vec::new();
+        for e in events {
+            if !silences.silenced_by(&e.info.labels, now_ms).is_empty() {
+                continue;
+            }
+            for route in self.root.matching(&e.info.labels) {
+                let Some(integrations) = self.integrations.get(&route.receiver) else {
+                    continue;
+                };
+                let labels = route.group_labels(&e.info.labels);
+                let gkey = format!("{}/event:{}", route.group_key(&labels), e.info.fingerprint);
+                let n = self.notification(&route.receiver, &gkey, &labels, &[e], now_ms);
+                let payload = serde_json::to_string(&n).unwrap_or_default();
+                for integ in integrations {
+                    out.push(Enqueue {
+                        integration: integ.id.clone(),
+                        group_key: gkey.clone(),
+                        dedup_key: n.dedup_key.clone(),
+                        payload: payload.clone(),
+                        nflog: NflogEntry {
+                            firing: [e.fp].into(),
+                            resolved: BTreeSet::new(),
+                            sent_ms: now_ms,
+                        },
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Records a successful [`Grouper::flush_due`]: log entries, dropped resolutions, next
     /// flush times.
     pub fn commit(&mut self, written: &[Enqueue], now_ms: i64) {

@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::db::Db;
+use super::external::External;
 use super::group::{Entry, Grouper, Muted};
 use super::notify::{AlertInfo, AlertStatus};
 use super::outbox::now_ms;
@@ -107,6 +108,8 @@ pub struct Shared {
     pub snapshot: Arc<RwLock<Snapshot>>,
     /// Wakes the outbox dispatcher.
     pub outbox_wake: Arc<Notify>,
+    /// Alerts and events from the repair engine.
+    pub external: Arc<Mutex<External>>,
 }
 
 /// Everything one generation of the loop runs with.
@@ -167,7 +170,8 @@ impl Manager {
             let eval_due = now >= next_eval;
             let flush_due = self.grouper.next_flush_ms().is_some_and(|t| t <= now);
             // One read of the silences serves the evaluation's API snapshot and the flush.
-            let silences = if eval_due || flush_due {
+            let events_due = self.shared.external.lock().is_ok_and(|x| x.has_events());
+            let silences = if eval_due || flush_due || events_due {
                 self.silences(now)
             } else {
                 ActiveSilences::default()
@@ -178,6 +182,9 @@ impl Manager {
                 next_eval += interval_ms * ((now - next_eval) / interval_ms + 1);
             }
             self.flush(now, &silences);
+            if events_due {
+                self.send_events(now, &silences);
+            }
             let wake_at = self
                 .grouper
                 .next_flush_ms()
@@ -285,6 +292,9 @@ impl Manager {
                 });
             }
         }
+        if let Ok(mut x) = self.shared.external.lock() {
+            entries.extend(x.entries());
+        }
         m.alerts.with_label_values(&["pending"]).set(pending as f64);
         m.alerts.with_label_values(&["firing"]).set(firing as f64);
 
@@ -338,6 +348,28 @@ impl Manager {
             }
             // Not committed: the same flush is tried again on the next pass.
             Err(e) => tracing::error!(error = %e, "writing notifications to the outbox failed"),
+        }
+    }
+
+    /// Queues the repair engine's events in the outbox (sent at once, not grouped).
+    fn send_events(&mut self, now: i64, silences: &ActiveSilences) {
+        let events = match self.shared.external.lock() {
+            Ok(mut x) => x.take_events(),
+            Err(_) => return,
+        };
+        let items = self.grouper.events(&events, now, silences);
+        match self.shared.db.enqueue(&items, now) {
+            Ok(queued) => {
+                if queued > 0 {
+                    self.shared.outbox_wake.notify_one();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "writing repair notifications to the outbox failed");
+                if let Ok(mut x) = self.shared.external.lock() {
+                    x.requeue(events);
+                }
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! notifications, silences, the persistent outbox and the receivers that deliver.
 
 pub mod db;
+pub mod external;
 pub mod group;
 pub mod manager;
 pub mod matcher;

@@ -44,6 +44,7 @@ pub fn open_shared(data_dir: &Path) -> Result<Shared, ServiceError> {
         db: Arc::new(Db::open(&data_dir.join(DB_FILE))?),
         snapshot: Arc::default(),
         outbox_wake: Arc::default(),
+        external: Arc::default(),
     })
 }
 

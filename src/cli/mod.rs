@@ -5,4 +5,5 @@ pub mod alerts;
 pub mod docs;
 pub mod import;
 pub mod query;
+pub mod repair;
 pub mod test_notify;

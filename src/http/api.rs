@@ -179,7 +179,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 impl Params {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -195,7 +195,7 @@ impl Params {
         }
     }
 
-    fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
+    pub(crate) fn time(&self, name: &str) -> Result<Option<i64>, ApiError> {
         match self.get(name) {
             None | Some("") => Ok(None),
             Some(v) => parse_time(v)

@@ -6,6 +6,7 @@
 //! query API does its work on blocking threads, never on the async workers.
 
 pub mod alerts;
+pub mod repairs;
 pub mod api;
 mod auth;
 
@@ -16,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower::limit::ConcurrencyLimitLayer;
 use tower_http::compression::CompressionLayer;
@@ -43,6 +44,8 @@ pub struct AppState {
     /// Alerting state for `/api/v1/alerts`, `/rules` and `/silences`; `None` in tests that
     /// serve only metrics.
     pub alerting: Option<crate::alert::manager::Shared>,
+    /// Repair state for `/api/v1/repairs` (absent in tests that serve no repairs).
+    pub repairs: Option<crate::repair::runner::Shared>,
 }
 
 /// Request limits from the config.
@@ -73,6 +76,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/alerts", get(alerts::alerts))
+        .route("/api/v1/repairs", get(repairs::status))
+        .route("/api/v1/repairs/log", get(repairs::log))
+        .route("/api/v1/repairs/pause", post(repairs::pause))
+        .route("/api/v1/repairs/resume", post(repairs::resume))
+        .route("/api/v1/repairs/{rule}/reset", post(repairs::reset))
         .route("/api/v1/rules", get(alerts::rules))
         .route(
             "/api/v1/silences",

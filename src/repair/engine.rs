@@ -241,6 +241,10 @@ impl RuleState {
                 .into_iter()
                 .collect();
         }
+        // Out of attempts: give up now (and say so), not after another cooldown.
+        if self.attempts.len() as u32 >= limits.max_attempts {
+            return self.give_up(now, limits);
+        }
         if let Some(last) = self.last_attempt_ms {
             let wait = last + limits.cooldown_ms - now;
             if wait > 0 {
@@ -251,9 +255,6 @@ impl RuleState {
                 );
                 return self.skip(Skip::Cooldown, &why).into_iter().collect();
             }
-        }
-        if self.attempts.len() as u32 >= limits.max_attempts {
-            return self.give_up(now, limits);
         }
         vec![Step::Act]
     }

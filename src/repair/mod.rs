@@ -5,3 +5,7 @@
 pub mod action;
 pub mod db;
 pub mod engine;
+pub mod metrics;
+pub mod runner;
+pub mod service;
+pub mod trigger;

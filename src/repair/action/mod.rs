@@ -85,3 +85,21 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     /// Runs once, blocking the calling thread, bounded by its own timeout; never retries.
     fn run(&self, ctx: &ActionContext) -> Result<ActionOutput, ActionError>;
 }
+
+/// Builds the action of `rule`.
+pub fn build(
+    rule: &crate::config::repair::RepairRuleConfig,
+    repair: &crate::config::repair::RepairConfig,
+) -> Result<std::sync::Arc<dyn Action>, ActionBuildError> {
+    // Interim while the unit and clean_files actions are merged in.
+    let _ = repair;
+    Ok(match rule.action {
+        ActionKind::Exec => std::sync::Arc::new(exec::ExecAction::new(rule)?),
+        other => {
+            return Err(ActionBuildError(format!(
+                "action {:?} is not available in this build",
+                other.as_str()
+            )))
+        }
+    })
+}
