@@ -326,8 +326,21 @@ pub fn run(spec: &Spec) -> Result<Finished, RunError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Whether process `pid` is gone (or a zombie nobody reaped), polled for a while: a killed
+    /// process needs a moment to die.
+    pub(crate) fn wait_gone(pid: i32) -> bool {
+        (0..200).any(|_| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+            let alive = stat.is_ok_and(|s| !s.contains(") Z "));
+            if alive {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            !alive
+        })
+    }
 
     fn spec(args: &[&str]) -> Spec {
         Spec {

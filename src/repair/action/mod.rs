@@ -85,3 +85,5 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     /// Runs once, blocking the calling thread, bounded by its own timeout; never retries.
     fn run(&self, ctx: &ActionContext) -> Result<ActionOutput, ActionError>;
 }
+
+pub mod exec;
