@@ -7,6 +7,7 @@ pub mod alert;
 pub mod alloc;
 pub mod cli;
 pub mod collector;
+pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod doctor;

@@ -4,7 +4,8 @@
 //! plugins may export the same family (told apart by `plugin`), which separate collectors
 //! could not without writing one family twice into `/metrics`.
 //!
-//! How a run is contained, and why:
+//! How a run is contained, and why (the mechanics live in [`crate::command`], shared with the
+//! exec repair action):
 //!
 //! - **argv, no shell**: the program (an absolute path) gets its arguments as configured;
 //!   nothing is expanded, so config values cannot inject commands.
@@ -33,18 +34,15 @@
 //! dropped: a plugin must not impersonate the daemon's own metrics.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::{Pid, User};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::textfile::FamilyOwners;
 use super::{Collection, Collector, CollectorError};
+use crate::command::{
+    self, exit_code, resolve_user, status_text, Capture, Finished, Overflow, RunError, Spec,
+};
 use crate::config::{ExecConfig, ExecPluginConfig};
 use crate::exposition::parse_text;
 use crate::model::Family;
@@ -55,9 +53,6 @@ pub const STDERR_EXCERPT_BYTES: usize = 512;
 /// Taken off the collector's deadline for the plugin's own, so that killing it, reaping it
 /// and reporting fit before the scheduler gives up on the collection.
 const KILL_MARGIN: Duration = Duration::from_millis(250);
-
-/// How long to wait for the pipes and the exit status after the group was killed.
-const AFTER_KILL: Duration = Duration::from_secs(1);
 
 /// One configured plugin, ready to run.
 struct Plugin {
@@ -93,7 +88,7 @@ impl Plugin {
             .collect();
         let ids = match &cfg.user {
             None => None,
-            Some(user) => Some(resolve_user(user)?),
+            Some(user) => Some(resolve_user(user, "plugins").map_err(CollectorError::Other)?),
         };
         let latest = deadline
             .checked_sub(KILL_MARGIN)
@@ -112,157 +107,32 @@ impl Plugin {
     }
 }
 
-/// uid and primary gid of `user`, if the daemon may switch to it.
-fn resolve_user(user: &str) -> Result<(u32, u32), CollectorError> {
-    let found = User::from_name(user)
-        .map_err(|e| CollectorError::Other(format!("looking up user {user:?}: {e}")))?
-        .ok_or_else(|| CollectorError::Other(format!("user {user:?} does not exist")))?;
-    let euid = nix::unistd::geteuid();
-    if found.uid != euid && !euid.is_root() {
-        return Err(CollectorError::Other(format!(
-            "running plugins as user {user:?} needs root, but automon runs as uid {euid}; \
-             remove `user` or run the daemon as root"
-        )));
-    }
-    Ok((found.uid.as_raw(), found.gid.as_raw()))
-}
-
-/// What the helper threads report.
-enum Event {
-    Exited(std::io::Result<ExitStatus>),
-    Stdout(Result<Vec<u8>, String>),
-    Stderr(Vec<u8>),
-}
-
-/// How a run ended, before interpretation.
-struct Run {
-    status: Option<ExitStatus>,
-    stdout: Option<Result<Vec<u8>, String>>,
-    stderr: Vec<u8>,
-    timed_out: bool,
-    duration: Duration,
-}
-
 impl Plugin {
-    fn run(&self) -> Result<Run, CollectorError> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // A new group led by the child: one killpg reaches everything it started.
-            .process_group(0)
-            .current_dir("/");
-        if let Some((uid, gid)) = self.ids {
-            cmd.uid(uid).gid(gid);
-        }
-        let started = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| {
-            CollectorError::Other(format!("cannot start {}: {e}", self.program.display()))
-        })?;
-        let pgid = Pid::from_raw(child.id() as i32);
-        let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            let tx = tx.clone();
-            let limit = self.max_output;
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let r = out.take(limit + 1).read_to_end(&mut buf);
-                let result = match r {
-                    Err(e) => Err(format!("reading its output: {e}")),
-                    Ok(_) if buf.len() as u64 > limit => {
-                        Err(format!("its output exceeded the limit of {limit} bytes"))
-                    }
-                    Ok(_) => Ok(buf),
-                };
-                let _ = tx.send(Event::Stdout(result));
-            });
-        }
-        if let Some(mut err) = child.stderr.take() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let mut kept = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Drained to the end so the plugin never blocks on a full stderr pipe.
-                while let Ok(n) = err.read(&mut chunk) {
-                    if n == 0 {
-                        break;
-                    }
-                    let room = STDERR_EXCERPT_BYTES.saturating_sub(kept.len());
-                    kept.extend_from_slice(&chunk[..n.min(room)]);
-                }
-                let _ = tx.send(Event::Stderr(kept));
-            });
-        }
-        {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send(Event::Exited(child.wait()));
-            });
-        }
-        drop(tx);
-
-        let mut run = Run {
-            status: None,
-            stdout: None,
-            stderr: Vec::new(),
-            timed_out: false,
-            duration: Duration::ZERO,
+    fn run(&self) -> Result<Finished, CollectorError> {
+        let spec = Spec {
+            program: self.program.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            ids: self.ids,
+            working_dir: PathBuf::from("/"),
+            deadline: self.deadline,
+            stdout: Capture {
+                keep: usize::try_from(self.max_output).unwrap_or(usize::MAX),
+                overflow: Overflow::Kill,
+            },
+            // Drained to the end so the plugin never blocks on a full stderr pipe.
+            stderr: Capture {
+                keep: STDERR_EXCERPT_BYTES,
+                overflow: Overflow::Drain,
+            },
+            kill_after_exit: true,
         };
-        let mut stderr_done = false;
-        let mut killed_at: Option<Instant> = None;
-        let kill = |killed_at: &mut Option<Instant>| {
-            if killed_at.is_none() {
-                // ESRCH (the group is already gone) is the expected case after a clean exit.
-                let _ = killpg(pgid, Signal::SIGKILL);
-                *killed_at = Some(Instant::now());
+        command::run(&spec).map_err(|e| match e {
+            RunError::Spawn { .. } => CollectorError::Other(e.to_string()),
+            RunError::Wait { source, .. } => {
+                CollectorError::Other(format!("waiting for {}: {source}", self.name))
             }
-        };
-        while run.status.is_none() || run.stdout.is_none() || !stderr_done {
-            let until = match killed_at {
-                Some(t) => t + AFTER_KILL,
-                None => started + self.deadline,
-            };
-            let Some(wait) = until.checked_duration_since(Instant::now()) else {
-                if killed_at.is_some() {
-                    // Something outside the group still holds a pipe; the helper threads end
-                    // when it lets go. Report with what we have.
-                    break;
-                }
-                run.timed_out = true;
-                kill(&mut killed_at);
-                continue;
-            };
-            match rx.recv_timeout(wait) {
-                Ok(Event::Exited(status)) => {
-                    run.duration = started.elapsed();
-                    let status = status.map_err(|e| {
-                        CollectorError::Other(format!("waiting for {}: {e}", self.name))
-                    })?;
-                    run.status = Some(status);
-                    // Leftover children would keep the pipes open until they exit.
-                    kill(&mut killed_at);
-                }
-                Ok(Event::Stdout(out)) => {
-                    if out.is_err() {
-                        kill(&mut killed_at);
-                    }
-                    run.stdout = Some(out);
-                }
-                Ok(Event::Stderr(e)) => {
-                    run.stderr = e;
-                    stderr_done = true;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        if run.duration.is_zero() {
-            run.duration = started.elapsed();
-        }
-        Ok(run)
+        })
     }
 
     fn failure(&self, what: String, stderr: &[u8]) -> CollectorError {
@@ -283,14 +153,6 @@ impl Plugin {
             ))
         }
     }
-}
-
-/// Exit code as a shell reports it: the code, or 128 + the signal that ended the process.
-fn exit_code(status: &ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
 }
 
 /// One plugin's run, interpreted.
@@ -321,43 +183,46 @@ impl Plugin {
         }
     }
 
-    fn interpret(&self, run: Run) -> Result<Vec<Family>, CollectorError> {
+    fn interpret(&self, run: Finished) -> Result<Vec<Family>, CollectorError> {
+        let stderr = &run.stderr.kept;
         if run.timed_out {
             return Err(self.failure(
                 format!(
                     "killed after its deadline of {}",
                     humantime::format_duration(self.deadline)
                 ),
-                &run.stderr,
+                stderr,
             ));
         }
-        let stdout = match run.stdout {
-            Some(Ok(out)) => out,
-            Some(Err(e)) => return Err(self.failure(e, &run.stderr)),
-            None => {
-                return Err(self.failure(
-                    "its output did not end (a process outside its group holds it)".into(),
-                    &run.stderr,
-                ))
-            }
-        };
+        if let Some(e) = &run.stdout.error {
+            return Err(self.failure(format!("reading its output: {e}"), stderr));
+        }
+        if run.stdout.over_limit {
+            return Err(self.failure(
+                format!("its output exceeded the limit of {} bytes", self.max_output),
+                stderr,
+            ));
+        }
+        if !run.stdout.ended {
+            return Err(self.failure(
+                "its output did not end (a process outside its group holds it)".into(),
+                stderr,
+            ));
+        }
         let Some(status) = run.status else {
-            return Err(self.failure("its exit status was not seen".into(), &run.stderr));
+            return Err(self.failure("its exit status was not seen".into(), stderr));
         };
         if status
             .code()
             .is_none_or(|c| !self.ok_exit_codes.contains(&c))
         {
-            let how = match status.signal() {
-                Some(sig) => format!("killed by signal {sig}"),
-                None => format!("exited with status {}", exit_code(&status)),
-            };
-            return Err(self.failure(how, &run.stderr));
+            return Err(self.failure(status_text(&status), stderr));
         }
+        let stdout = run.stdout.kept;
         let text = String::from_utf8(stdout)
-            .map_err(|e| self.failure(format!("its output is not UTF-8: {e}"), &run.stderr))?;
+            .map_err(|e| self.failure(format!("its output is not UTF-8: {e}"), stderr))?;
         let mut families = parse_text(&text)
-            .map_err(|e| self.failure(format!("its output does not parse: {e}"), &run.stderr))?;
+            .map_err(|e| self.failure(format!("its output does not parse: {e}"), stderr))?;
         for f in &mut families {
             // As the textfile collector does: every served family has HELP (promtool lints it).
             if f.help.is_empty() {
@@ -530,8 +395,10 @@ impl Collector for ExecCollector {
 mod tests {
     use super::*;
     use crate::config::HumanDuration;
+    use nix::unistd::User;
     use std::os::unix::fs::PermissionsExt;
     use std::path::Path;
+    use std::time::Instant;
 
     /// Writes an executable `sh` script.
     fn script(dir: &Path, name: &str, body: &str) -> String {

@@ -86,6 +86,8 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn run(&self, ctx: &ActionContext) -> Result<ActionOutput, ActionError>;
 }
 
+pub mod exec;
+
 /// Builds the action of `rule`.
 pub fn build(
     rule: &crate::config::repair::RepairRuleConfig,
