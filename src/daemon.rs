@@ -16,7 +16,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert;
-use crate::repair;
 use crate::collector::{self, CollectorSpec};
 use crate::config::{self, Config, ConfigErrors, ConfigSource, LoadedConfig};
 use crate::health::Health;
@@ -24,6 +23,7 @@ use crate::http::api::QueryApi;
 use crate::http::{self, AppState, Limits};
 use crate::pipeline::{self, Cache, Message, NullSink, Progress, Shared, Sink};
 use crate::query::{Engine, Limits as QueryLimits, Source};
+use crate::repair;
 use crate::selfmetrics::SelfMetrics;
 use crate::store::{Store, StoreConfig, StoreError, StoreSource};
 use crate::systemd;

@@ -219,9 +219,8 @@ fn repair_cmd(cmd: RepairCommand) -> ExitCode {
             Ok(d) => {
                 let filter = automon::repair::db::LogFilter {
                     rule,
-                    since_ms: since.map(|s| {
-                        automon::alert::outbox::now_ms() - s.as_millis() as i64
-                    }),
+                    since_ms: since
+                        .map(|s| automon::alert::outbox::now_ms() - s.as_millis() as i64),
                     limit: limit.max(1),
                 };
                 print_or_fail(repair::log(&d, &filter, json))
@@ -242,10 +241,9 @@ fn repair_cmd(cmd: RepairCommand) -> ExitCode {
             Err(code) => code,
         },
         RepairCommand::Reset { rule, dir } => match with_config(&dir) {
-            Ok((d, cfg)) => print_or_fail(
-                repair::reset(&d, &cfg, &rule)
-                    .map(|()| format!("reset of {rule} requested; the daemon applies it within a second\n")),
-            ),
+            Ok((d, cfg)) => print_or_fail(repair::reset(&d, &cfg, &rule).map(|()| {
+                format!("reset of {rule} requested; the daemon applies it within a second\n")
+            })),
             Err(code) => code,
         },
     }

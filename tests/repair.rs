@@ -67,7 +67,11 @@ struct Service {
 
 impl Service {
     fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()
+        std::fs::read_to_string(&self.pidfile)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn kill(&self) {
@@ -98,14 +102,17 @@ impl Drop for Service {
 #[test]
 fn exec_repair_fixes_a_service_then_respects_cooldown_gives_up_pages_and_rearms() {
     let python = "/usr/bin/python3";
-    assert!(Path::new(python).exists(), "the test service needs {python}");
+    assert!(
+        Path::new(python).exists(),
+        "the test service needs {python}"
+    );
     let work = tempfile::tempdir().unwrap();
     let port = free_port();
     let pidfile = work.path().join("service.pid");
     let service_py = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tcp_service.py");
     // The repair: starts the service in its own session (so it outlives the action's process
     // group, which automon kills when the action ends) and waits until it listens.
-    let start = script(
+    let start_script = script(
         work.path(),
         "start-service",
         &format!(
@@ -120,7 +127,7 @@ echo "service started as pid $(cat {pid}) by rule $AUTOMON_REPAIR_RULE for $AUTO
     );
     let service = Service {
         pidfile: pidfile.clone(),
-        start: start.clone(),
+        start: start_script.clone(),
     };
     service.start_by_hand();
     let hook = Hook::start();
@@ -171,20 +178,24 @@ rearm_after = "3s"
 labels = {{ team = "web" }}
 "#,
         hook = hook.url("/hook"),
-        start = start.display(),
+        start = start_script.display(),
     );
     let d = start(&config);
     let probe_ok = |v: f64| {
         let d = &d;
         move || sample_value(&d.metrics(), "automon_probe_success{probe=\"svc\"}") == Some(v)
     };
-    assert!(d.eventually(Duration::from_secs(15), probe_ok(1.0)), "probe never saw the service");
+    assert!(
+        d.eventually(Duration::from_secs(15), probe_ok(1.0)),
+        "probe never saw the service"
+    );
 
     // Outage 1: repaired and verified fixed.
     let first_pid = service.pid();
     service.kill();
     assert!(
-        d.eventually(Duration::from_secs(30), || count(&log(&d), "svc", "fixed") == 1),
+        d.eventually(Duration::from_secs(30), || count(&log(&d), "svc", "fixed")
+            == 1),
         "no fixed repair: {:#?}",
         log(&d)
     );
@@ -198,8 +209,17 @@ labels = {{ team = "web" }}
     assert_eq!(triggered["labels"]["alertname"], "ServiceDown");
     let started = rows.iter().find(|r| r["event"] == "started").unwrap();
     let attempt = started["id"].as_i64().unwrap();
-    assert!(started["detail"].as_str().unwrap().contains("start-service"), "{started}");
-    assert_eq!(started["target"], format!("exec:{}", start.display()));
+    assert!(
+        started["detail"]
+            .as_str()
+            .unwrap()
+            .contains("start-service"),
+        "{started}"
+    );
+    assert_eq!(
+        started["target"],
+        format!("exec:{}", start_script.display())
+    );
     let succeeded = rows.iter().find(|r| r["event"] == "succeeded").unwrap();
     assert_eq!(succeeded["attempt"].as_i64(), Some(attempt));
     assert!(
@@ -210,7 +230,10 @@ labels = {{ team = "web" }}
         "{succeeded}"
     );
     assert!(succeeded["durationSeconds"].as_f64().is_some());
-    assert_eq!(rows.iter().find(|r| r["event"] == "fixed").unwrap()["attempt"].as_i64(), Some(attempt));
+    assert_eq!(
+        rows.iter().find(|r| r["event"] == "fixed").unwrap()["attempt"].as_i64(),
+        Some(attempt)
+    );
     assert!(service.pid().is_some() && service.pid() != first_pid);
     assert!(d.eventually(Duration::from_secs(10), probe_ok(1.0)));
 
@@ -220,14 +243,17 @@ labels = {{ team = "web" }}
         d.eventually(Duration::from_secs(15), || {
             log(&d).iter().any(|r| {
                 r["event"] == "skipped"
-                    && r["detail"].as_str().is_some_and(|s| s.starts_with("cooldown"))
+                    && r["detail"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("cooldown"))
             })
         }),
         "no cooldown skip: {:#?}",
         log(&d)
     );
     assert!(
-        d.eventually(Duration::from_secs(40), || count(&log(&d), "svc", "fixed") == 2),
+        d.eventually(Duration::from_secs(40), || count(&log(&d), "svc", "fixed")
+            == 2),
         "second outage not repaired after the cooldown: {:#?}",
         log(&d)
     );
@@ -238,7 +264,11 @@ labels = {{ team = "web" }}
     // Outage 3: both attempts of the window are used: give up and page.
     service.kill();
     assert!(
-        d.eventually(Duration::from_secs(20), || count(&log(&d), "svc", "gave_up") == 1),
+        d.eventually(Duration::from_secs(20), || count(
+            &log(&d),
+            "svc",
+            "gave_up"
+        ) == 1),
         "did not give up: {:#?}",
         log(&d)
     );
@@ -253,9 +283,10 @@ labels = {{ team = "web" }}
             hook.accepted().iter().any(|r| {
                 let j = r.json();
                 j["status"] == status
-                    && j["alerts"]
-                        .as_array()
-                        .is_some_and(|a| a.iter().any(|a| a["labels"]["alertname"] == "AutomonRepairExhausted"))
+                    && j["alerts"].as_array().is_some_and(|a| {
+                        a.iter()
+                            .any(|a| a["labels"]["alertname"] == "AutomonRepairExhausted")
+                    })
             })
         }
     };
@@ -284,7 +315,11 @@ labels = {{ team = "web" }}
     // The operator fixes it; the trigger stays clear for rearm_after: re-armed, page resolved.
     service.start_by_hand();
     assert!(
-        d.eventually(Duration::from_secs(20), || count(&log(&d), "svc", "rearmed") == 1),
+        d.eventually(Duration::from_secs(20), || count(
+            &log(&d),
+            "svc",
+            "rearmed"
+        ) == 1),
         "not re-armed: {:#?}",
         log(&d)
     );
@@ -296,16 +331,25 @@ labels = {{ team = "web" }}
 
     let metrics = d.metrics();
     assert_eq!(
-        sample_value(&metrics, "automon_repair_attempts_total{outcome=\"fixed\",rule=\"svc\"}"),
+        sample_value(
+            &metrics,
+            "automon_repair_attempts_total{outcome=\"fixed\",rule=\"svc\"}"
+        ),
         Some(2.0),
         "{metrics}"
     );
     assert_eq!(
-        sample_value(&metrics, "automon_repair_attempts_total{outcome=\"succeeded\",rule=\"svc\"}"),
+        sample_value(
+            &metrics,
+            "automon_repair_attempts_total{outcome=\"succeeded\",rule=\"svc\"}"
+        ),
         Some(2.0)
     );
     assert_eq!(
-        sample_value(&metrics, "automon_repair_skipped_total{reason=\"cooldown\",rule=\"svc\"}"),
+        sample_value(
+            &metrics,
+            "automon_repair_skipped_total{reason=\"cooldown\",rule=\"svc\"}"
+        ),
         Some(1.0)
     );
 
@@ -318,7 +362,16 @@ labels = {{ team = "web" }}
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["triggered", "started", "succeeded", "fixed", "skipped", "gave_up", "rearmed"] {
+    eprintln!("automon repair log:\n{text}");
+    for word in [
+        "triggered",
+        "started",
+        "succeeded",
+        "fixed",
+        "skipped",
+        "gave_up",
+        "rearmed",
+    ] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }
     let out = Command::new(bin())
@@ -359,7 +412,8 @@ settle = "1s"
 "#
         )
     };
-    let config = format!(
+    let config =
+        format!(
         "[collectors]\ndefault_interval = \"1s\"\n[repair]\ncheck_interval = \"250ms\"\n{}{}{}{}{}",
         rule("missing", "/nonexistent/fix-it", ""),
         rule("hang", &hang.display().to_string(), ""),
@@ -399,14 +453,27 @@ settle = "1s"
             .contains("/nonexistent/fix-it"),
         "{rows:#?}"
     );
-    let flood_out = row("flood", "succeeded")["output"].as_str().unwrap().to_owned();
-    assert!(flood_out.len() < 8 * 1024, "output not bounded: {} bytes", flood_out.len());
+    let flood_out = row("flood", "succeeded")["output"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        flood_out.len() < 8 * 1024,
+        "output not bounded: {} bytes",
+        flood_out.len()
+    );
     assert!(row("broken", "failed")["output"]
         .as_str()
         .unwrap()
         .contains("cannot fix this"));
-    assert!(row("broken", "failed")["detail"].as_str().unwrap().contains('3'));
-    assert!(row("dry", "dry_run")["detail"].as_str().unwrap().contains("would"));
+    assert!(row("broken", "failed")["detail"]
+        .as_str()
+        .unwrap()
+        .contains('3'));
+    assert!(row("dry", "dry_run")["detail"]
+        .as_str()
+        .unwrap()
+        .contains("would"));
     assert_eq!(count(&rows, "dry", "started"), 0, "a dry run must not run");
     // With one attempt allowed and the trigger still holding, the real ones give up.
     assert!(d.eventually(Duration::from_secs(10), || {
@@ -420,7 +487,10 @@ settle = "1s"
     assert_eq!(code, 200);
     let metrics = d.metrics();
     assert_eq!(
-        sample_value(&metrics, "automon_repair_attempts_total{outcome=\"timed_out\",rule=\"hang\"}"),
+        sample_value(
+            &metrics,
+            "automon_repair_attempts_total{outcome=\"timed_out\",rule=\"hang\"}"
+        ),
         Some(1.0),
         "{metrics}"
     );
@@ -455,7 +525,10 @@ settle = "500ms"
     );
     let data = work.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let d = start(&format!("data_dir = {:?}\n{config}", data.display().to_string()));
+    let d = start(&format!(
+        "data_dir = {:?}\n{config}",
+        data.display().to_string()
+    ));
     let cli = |args: &[&str]| {
         let out = Command::new(bin())
             .args(args)
@@ -468,8 +541,17 @@ settle = "500ms"
         assert!(out.status.success(), "{args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(d.eventually(Duration::from_secs(15), || count(&log(&d), "always", "gave_up") == 1));
-    let runs = || std::fs::read_to_string(&marker).unwrap_or_default().lines().count();
+    assert!(d.eventually(Duration::from_secs(15), || count(
+        &log(&d),
+        "always",
+        "gave_up"
+    ) == 1));
+    let runs = || {
+        std::fs::read_to_string(&marker)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
     assert_eq!(runs(), 1);
 
     cli(&["repair", "pause"]);
@@ -477,7 +559,11 @@ settle = "500ms"
         sample_value(&d.metrics(), "automon_repair_paused") == Some(1.0)
     }));
     cli(&["repair", "reset", "always"]);
-    assert!(d.eventually(Duration::from_secs(5), || count(&log(&d), "always", "reset") == 1));
+    assert!(d.eventually(Duration::from_secs(5), || count(
+        &log(&d),
+        "always",
+        "reset"
+    ) == 1));
     assert!(d.eventually(Duration::from_secs(5), || {
         log(&d).iter().any(|r| {
             r["rule"] == "always"
@@ -487,9 +573,15 @@ settle = "500ms"
     }));
     assert_eq!(runs(), 1, "acted while paused");
     cli(&["repair", "resume"]);
-    assert!(d.eventually(Duration::from_secs(10), || runs() == 2), "did not act after resume");
+    assert!(
+        d.eventually(Duration::from_secs(10), || runs() == 2),
+        "did not act after resume"
+    );
     let text = cli(&["repair", "log"]);
-    assert!(text.contains("paused") && text.contains("resumed"), "{text}");
+    assert!(
+        text.contains("paused") && text.contains("resumed"),
+        "{text}"
+    );
     // Unknown rule: a clear error, non-zero exit.
     let out = Command::new(bin())
         .args(["repair", "reset", "nope", "--data-dir"])

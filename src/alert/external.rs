@@ -57,7 +57,10 @@ impl External {
 
     /// Takes the queued events.
     pub fn take_events(&mut self) -> Vec<Entry> {
-        std::mem::take(&mut self.events).into_iter().map(entry).collect()
+        std::mem::take(&mut self.events)
+            .into_iter()
+            .map(entry)
+            .collect()
     }
 
     /// Puts events back after they could not be queued, to be tried again.

@@ -70,8 +70,15 @@ pub fn status(data_dir: &Path, config: &Config) -> Result<String, String> {
                 state.attempts_in_window(now, &limits),
                 rule.max_attempts
             ),
-            state.last_attempt_ms.map(rfc3339).unwrap_or_else(|| "-".into()),
-            if rule.dry_run || r.dry_run { " (dry run)" } else { "" },
+            state
+                .last_attempt_ms
+                .map(rfc3339)
+                .unwrap_or_else(|| "-".into()),
+            if rule.dry_run || r.dry_run {
+                " (dry run)"
+            } else {
+                ""
+            },
         );
     }
     Ok(out)
@@ -110,7 +117,9 @@ pub fn log(data_dir: &Path, filter: &LogFilter, json: bool) -> Result<String, St
             rfc3339(row.time_ms),
             row.rule,
             row.event,
-            row.attempt.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+            row.attempt
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
         );
         if !row.output.is_empty() {
             for line in row.output.lines().take(20) {
@@ -131,10 +140,19 @@ pub fn set_paused(data_dir: &Path, paused: bool, who: &str) -> Result<(), String
 /// Asks the daemon to reset `rule`, which must be in `config`.
 pub fn reset(data_dir: &Path, config: &Config, rule: &str) -> Result<(), String> {
     if !config.repair.rules.iter().any(|r| r.name == rule) {
-        let names: Vec<&str> = config.repair.rules.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = config
+            .repair
+            .rules
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
         return Err(format!(
             "no repair rule named {rule:?} in the configuration (rules: {})",
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
         ));
     }
     open(data_dir)?

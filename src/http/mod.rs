@@ -6,9 +6,9 @@
 //! query API does its work on blocking threads, never on the async workers.
 
 pub mod alerts;
-pub mod repairs;
 pub mod api;
 mod auth;
+pub mod repairs;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -112,7 +112,10 @@ fn filter(params: &Params) -> Result<LogFilter, ApiError> {
         },
     };
     Ok(LogFilter {
-        rule: params.get("rule").filter(|r| !r.is_empty()).map(str::to_owned),
+        rule: params
+            .get("rule")
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
         since_ms: params.time("since")?,
         limit,
     })

@@ -213,9 +213,19 @@ impl Db {
 
     /// Appends a row; returns its id.
     pub fn record(&self, e: &AuditEntry) -> Result<i64, DbError> {
+        self.insert(e, false)
+    }
+
+    /// Appends the `started` row of an attempt, whose id becomes its attempt id.
+    pub fn record_start(&self, e: &AuditEntry) -> Result<i64, DbError> {
+        self.insert(e, true)
+    }
+
+    fn insert(&self, e: &AuditEntry, own_attempt: bool) -> Result<i64, DbError> {
         let labels = serde_json::to_string(&e.labels)?;
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO audit (time_ms, rule, event, attempt, action, target, detail, labels, \
                  value, duration_ms, output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
@@ -232,7 +242,12 @@ impl Db {
                     excerpt(&e.output),
                 ],
             )?;
-            Ok(c.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            if own_attempt {
+                tx.execute("UPDATE audit SET attempt = id WHERE id = ?1", [id])?;
+            }
+            tx.commit()?;
+            Ok(id)
         })
     }
 
@@ -408,7 +423,7 @@ mod tests {
     fn rows_round_trip_newest_first_and_filter() {
         let db = Db::in_memory().unwrap();
         let a = db.record(&row("web", Event::Triggered, 10)).unwrap();
-        let b = db.record(&row("web", Event::Started, 11)).unwrap();
+        let b = db.record_start(&row("web", Event::Started, 11)).unwrap();
         db.record(&row("disk", Event::Triggered, 12)).unwrap();
         assert!(b > a);
         let all = db.log(&LogFilter::default()).unwrap();
@@ -422,6 +437,8 @@ mod tests {
             })
             .unwrap();
         assert_eq!(web.iter().map(|e| e.id).collect::<Vec<_>>(), vec![b, a]);
+        assert_eq!(web[0].attempt, Some(b), "a started row is its own attempt");
+        assert_eq!(web[1].attempt, None);
         let since = db
             .log(&LogFilter {
                 since_ms: Some(11),

@@ -243,14 +243,14 @@ impl RuleState {
         }
         // Out of attempts: give up now (and say so), not after another cooldown.
         if self.attempts.len() as u32 >= limits.max_attempts {
-            return self.give_up(now, limits);
+            return self.give_up(now, limits, "the trigger holds again");
         }
         if let Some(last) = self.last_attempt_ms {
             let wait = last + limits.cooldown_ms - now;
             if wait > 0 {
                 let why = format!(
                     "cooldown: the last attempt was {} ago; next one possible in {}",
-                    fmt_ms(now - last),
+                    fmt_ms((now - last) / 1000 * 1000),
                     fmt_ms(wait)
                 );
                 return self.skip(Skip::Cooldown, &why).into_iter().collect();
@@ -259,15 +259,15 @@ impl RuleState {
         vec![Step::Act]
     }
 
-    fn give_up(&mut self, now: i64, limits: &Limits) -> Vec<Step> {
+    fn give_up(&mut self, now: i64, limits: &Limits, why: &str) -> Vec<Step> {
         self.phase = Phase::GaveUp { since_ms: now };
         self.noted = Some(Skip::GaveUp);
         vec![
             Step::Record(
                 Event::GaveUp,
                 format!(
-                    "{} attempts within {} did not fix it; no more attempts until the trigger has \
-                     been clear for {} or `automon repair reset`",
+                    "{why} and all {} attempts allowed within {} are used; no more attempts \
+                     until the trigger has been clear for {} or `automon repair reset`",
                     self.attempts.len(),
                     fmt_ms(limits.window_ms),
                     fmt_ms(limits.rearm_ms)
@@ -347,7 +347,7 @@ impl RuleState {
         self.attempts.retain(|&t| t > now - limits.window_ms);
         // Out of attempts and still broken: say so now rather than after another cooldown.
         if self.attempts.len() as u32 >= limits.max_attempts {
-            steps.extend(self.give_up(now, limits));
+            steps.extend(self.give_up(now, limits, "the last attempt did not fix it"));
         }
         steps
     }

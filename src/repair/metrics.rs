@@ -49,7 +49,10 @@ impl RepairMetrics {
                 &["rule"],
             ),
             paused: gauge("automon_repair_paused", "1 while repairs are paused."),
-            running: gauge("automon_repair_actions_running", "Repair actions running now."),
+            running: gauge(
+                "automon_repair_actions_running",
+                "Repair actions running now.",
+            ),
         }
     }
 }

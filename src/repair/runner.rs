@@ -252,7 +252,11 @@ impl Runner {
 
     fn run(mut self, stopped: Receiver<()>) {
         self.restore(now_ms());
-        let interval = self.settings.check_interval.0.max(Duration::from_millis(100));
+        let interval = self
+            .settings
+            .check_interval
+            .0
+            .max(Duration::from_millis(100));
         loop {
             let started = Instant::now();
             self.check(now_ms());
@@ -389,7 +393,16 @@ impl Runner {
             } else {
                 self.rules[i].state.rearm();
             }
-            self.record(i, Event::Reset, "by `automon repair reset`: attempts and cooldown cleared", None, "", None, "", now);
+            self.record(
+                i,
+                Event::Reset,
+                "by `automon repair reset`: attempts and cooldown cleared",
+                None,
+                "",
+                None,
+                "",
+                now,
+            );
             if matches!(was, Phase::GaveUp { .. }) {
                 self.resolve_exhausted(i, now);
             }
@@ -409,11 +422,18 @@ impl Runner {
         for f in done {
             let idx = self.rules.iter().position(|r| r.cfg.name == f.rule);
             let (event, detail, output, ok) = match &f.result {
-                Ok(out) => (Event::Succeeded, out.summary.clone(), out.output.clone(), true),
+                Ok(out) => (
+                    Event::Succeeded,
+                    out.summary.clone(),
+                    out.output.clone(),
+                    true,
+                ),
                 Err(e @ ActionError::TimedOut { .. }) => {
                     (Event::TimedOut, e.to_string(), e.output().to_owned(), false)
                 }
-                Err(e @ ActionError::Refused(_)) => (Event::Refused, e.to_string(), String::new(), false),
+                Err(e @ ActionError::Refused(_)) => {
+                    (Event::Refused, e.to_string(), String::new(), false)
+                }
                 Err(e) => (Event::Failed, e.to_string(), e.output().to_owned(), false),
             };
             let entry = AuditEntry {
@@ -445,7 +465,14 @@ impl Runner {
         }
     }
 
-    fn apply(&mut self, i: usize, steps: Vec<Step>, attempt: Option<i64>, now: i64, inputs: &Inputs<'_>) {
+    fn apply(
+        &mut self,
+        i: usize,
+        steps: Vec<Step>,
+        attempt: Option<i64>,
+        now: i64,
+        inputs: &Inputs<'_>,
+    ) {
         for step in steps {
             match step {
                 Step::Record(event, detail) => {
@@ -462,6 +489,16 @@ impl Runner {
                         self.count(&self.rules[i].cfg.name.clone(), event.as_str());
                         log_outcome(&self.rules[i].cfg.name, event, &detail);
                     }
+                    let detail = if event == Event::Triggered {
+                        let value = self.rules[i]
+                            .hit
+                            .as_ref()
+                            .map(|h| crate::query::value::format_sample_value(h.value))
+                            .unwrap_or_default();
+                        format!("{} holds (value {value})", self.rules[i].trigger.describe())
+                    } else {
+                        detail
+                    };
                     self.record(i, event, &detail, attempt, "", None, "", now);
                 }
                 Step::Act => self.act(i, now, inputs),
@@ -556,17 +593,23 @@ impl Runner {
                 return self.skip(i, Skip::TargetBusy, &detail, now);
             }
             if busy.len() >= self.settings.max_concurrent {
-                let detail = format!(
-                    "{} actions run already (repair.max_concurrent)",
-                    busy.len()
-                );
+                let detail = format!("{} actions run already (repair.max_concurrent)", busy.len());
                 drop(busy);
                 return self.skip(i, Skip::Concurrency, &detail, now);
             }
             busy.insert(target.clone(), name.clone());
         }
         // The audit row comes first: an action that runs is always on record.
-        let Some(attempt) = self.record(i, Event::Started, &description, None, &target, None, "", now) else {
+        let Some(attempt) = self.record(
+            i,
+            Event::Started,
+            &description,
+            None,
+            &target,
+            None,
+            "",
+            now,
+        ) else {
             self.release(&target);
             return;
         };
@@ -579,13 +622,14 @@ impl Runner {
             .name(format!("repair-{attempt}"))
             .spawn(move || {
                 let t0 = Instant::now();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| action.run(&ctx)))
-                    .unwrap_or_else(|_| {
-                        Err(ActionError::Failed {
-                            message: "the action panicked (a bug in automon)".into(),
-                            output: String::new(),
-                        })
-                    });
+                let result =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| action.run(&ctx)))
+                        .unwrap_or_else(|_| {
+                            Err(ActionError::Failed {
+                                message: "the action panicked (a bug in automon)".into(),
+                                output: String::new(),
+                            })
+                        });
                 let done = Finished {
                     rule: ctx.rule.clone(),
                     attempt,
@@ -609,7 +653,16 @@ impl Runner {
             let limits = self.rules[i].limits;
             self.rules[i].state.finished(attempt, false, now, &limits);
             let detail = format!("cannot start a thread for the action: {e}");
-            self.record(i, Event::Failed, &detail, Some(attempt), &target, None, "", now);
+            self.record(
+                i,
+                Event::Failed,
+                &detail,
+                Some(attempt),
+                &target,
+                None,
+                "",
+                now,
+            );
             self.count(&name, Event::Failed.as_str());
         }
     }
@@ -638,7 +691,11 @@ impl Runner {
         if self.rules[i].cfg.notify {
             let description = self.rules[i].action.describe(&ActionContext {
                 rule: self.rules[i].cfg.name.clone(),
-                labels: self.rules[i].hit.clone().map(|h| h.labels).unwrap_or_default(),
+                labels: self.rules[i]
+                    .hit
+                    .clone()
+                    .map(|h| h.labels)
+                    .unwrap_or_default(),
                 value: 0.0,
             });
             self.notify_event(i, attempt, outcome, "", &description, "", now);
@@ -679,7 +736,12 @@ impl Runner {
             output: output.to_owned(),
             ..AuditEntry::default()
         };
-        match self.shared.db.record(&entry) {
+        let written = if event == Event::Started {
+            self.shared.db.record_start(&entry)
+        } else {
+            self.shared.db.record(&entry)
+        };
+        match written {
             Ok(id) => Some(id),
             Err(e) => {
                 tracing::error!(error = %e, rule = %rule.cfg.name, "writing the repair audit trail failed");

@@ -47,11 +47,13 @@ pub fn compile(loaded: &LoadedConfig, engine: &Engine) -> (Vec<RepairRule>, Vec<
             rule: cfg.name.clone(),
             message,
         };
-        let built = Trigger::compile(cfg, engine).map_err(err).and_then(|trigger| {
-            let action: Arc<dyn Action> =
-                action::build(cfg, repair).map_err(|e| err(e.to_string()))?;
-            Ok((trigger, action))
-        });
+        let built = Trigger::compile(cfg, engine)
+            .map_err(err)
+            .and_then(|trigger| {
+                let action: Arc<dyn Action> =
+                    action::build(cfg, repair).map_err(|e| err(e.to_string()))?;
+                Ok((trigger, action))
+            });
         match built {
             Ok((trigger, action)) => rules.push(RepairRule {
                 cfg: cfg.clone(),

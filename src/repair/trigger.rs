@@ -189,7 +189,11 @@ mod tests {
                     ]
                     .into(),
                     annotations: BTreeMap::new(),
-                    state: if *state == "firing" { "firing" } else { "pending" },
+                    state: if *state == "firing" {
+                        "firing"
+                    } else {
+                        "pending"
+                    },
                     active_at: String::new(),
                     value: "0".into(),
                     fingerprint: String::new(),
@@ -206,7 +210,12 @@ mod tests {
         }
     }
 
-    fn rule(alert: Option<&str>, expr: Option<&str>, matchers: &[&str], for_s: u64) -> RepairRuleConfig {
+    fn rule(
+        alert: Option<&str>,
+        expr: Option<&str>,
+        matchers: &[&str],
+        for_s: u64,
+    ) -> RepairRuleConfig {
         RepairRuleConfig {
             name: "r".into(),
             alert: alert.map(Into::into),
@@ -223,7 +232,10 @@ mod tests {
         let source = MemorySource::new();
         let snapshot = Snapshot {
             rules: vec![
-                view("WebDown", &[("web1", "pending"), ("web2", "firing"), ("web3", "firing")]),
+                view(
+                    "WebDown",
+                    &[("web1", "pending"), ("web2", "firing"), ("web3", "firing")],
+                ),
                 view("Other", &[("web1", "firing")]),
             ],
             ..Snapshot::default()
@@ -236,9 +248,11 @@ mod tests {
         let mut t = Trigger::compile(&rule(Some("WebDown"), None, &[], 0), &engine).unwrap();
         let hit = t.check(0, &inputs).unwrap().unwrap();
         assert_eq!(hit.labels["instance"], "web2");
-        let mut t =
-            Trigger::compile(&rule(Some("WebDown"), None, &[r#"instance="web1""#], 0), &engine)
-                .unwrap();
+        let mut t = Trigger::compile(
+            &rule(Some("WebDown"), None, &[r#"instance="web1""#], 0),
+            &engine,
+        )
+        .unwrap();
         assert_eq!(t.check(0, &inputs).unwrap(), None, "web1 is only pending");
         assert_eq!(t.describe(), r#"alert WebDown{instance="web1"}"#);
     }
