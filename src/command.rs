@@ -150,6 +150,14 @@ pub fn resolve_user(user: &str, what: &str) -> Result<(u32, u32), String> {
     Ok((found.uid.as_raw(), found.gid.as_raw()))
 }
 
+/// The daemon's values of the variables `names`; one that is not set is simply not passed.
+pub fn passed_env(names: &[String]) -> Vec<(String, OsString)> {
+    names
+        .iter()
+        .filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v)))
+        .collect()
+}
+
 /// Exit code as a shell reports it: the code, or 128 + the signal that ended the process.
 pub fn exit_code(status: &ExitStatus) -> i32 {
     status
@@ -171,7 +179,7 @@ enum Event {
     Exited(std::io::Result<ExitStatus>),
     /// A stream ended; its [`Output`] says how.
     Ended,
-    /// A stream went over its limit under [`Overflow::Kill`].
+    /// A stream under [`Overflow::Kill`] went over its limit or failed: kill the group.
     OverLimit,
 }
 
@@ -210,8 +218,16 @@ fn spawn_reader(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    lock(&out).error = Some(e.to_string());
-                    break;
+                    let mut o = lock(&out);
+                    o.error = Some(e.to_string());
+                    o.ended = true;
+                    drop(o);
+                    // Under Kill the output is useless now; under Drain the run still counts.
+                    let _ = tx.send(match capture.overflow {
+                        Overflow::Kill => Event::OverLimit,
+                        Overflow::Drain => Event::Ended,
+                    });
+                    return;
                 }
             }
         }
@@ -328,6 +344,35 @@ pub fn run(spec: &Spec) -> Result<Finished, RunError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    /// Writes an executable `sh` script.
+    pub(crate) fn script(dir: &Path, name: &str, body: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    /// A script that first starts `sleep 300` in the background, then runs `rest`; returns
+    /// it and a function giving the background child's pid (once the script has run).
+    pub(crate) fn script_with_child(
+        dir: &Path,
+        name: &str,
+        rest: &str,
+    ) -> (String, impl Fn() -> i32) {
+        let pidfile = dir.join(format!("{name}.pid"));
+        let body = format!("sleep 300 &\necho $! > {}\n{rest}", pidfile.display());
+        let pid = move || {
+            std::fs::read_to_string(&pidfile)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        (script(dir, name, &body), pid)
+    }
 
     /// Whether process `pid` is gone (or a zombie nobody reaped), polled for a while: a killed
     /// process needs a moment to die.

@@ -41,7 +41,8 @@ use std::time::Duration;
 use super::textfile::FamilyOwners;
 use super::{Collection, Collector, CollectorError};
 use crate::command::{
-    self, exit_code, resolve_user, status_text, Capture, Finished, Overflow, RunError, Spec,
+    self, exit_code, passed_env, resolve_user, status_text, Capture, Finished, Overflow, RunError,
+    Spec,
 };
 use crate::config::{ExecConfig, ExecPluginConfig};
 use crate::exposition::parse_text;
@@ -79,13 +80,8 @@ impl Plugin {
             Some((p, a)) => (PathBuf::from(p), a.to_vec()),
             None => return Err(CollectorError::Other("no command configured".into())),
         };
-        // Read once at build time: the daemon's environment does not change afterwards, and a
-        // variable that is not set is simply not passed.
-        let env = cfg
-            .env
-            .iter()
-            .filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v)))
-            .collect();
+        // Read once at build time: the daemon's environment does not change afterwards.
+        let env = passed_env(&cfg.env);
         let ids = match &cfg.user {
             None => None,
             Some(user) => Some(resolve_user(user, "plugins").map_err(CollectorError::Other)?),
@@ -394,19 +390,11 @@ impl Collector for ExecCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::tests::{script, script_with_child, wait_gone};
     use crate::config::HumanDuration;
     use nix::unistd::User;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
     use std::time::Instant;
-
-    /// Writes an executable `sh` script.
-    fn script(dir: &Path, name: &str, body: &str) -> String {
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path.display().to_string()
-    }
 
     fn plugin(name: &str, command: &[&str]) -> ExecPluginConfig {
         ExecPluginConfig {
@@ -507,15 +495,11 @@ mod tests {
     #[test]
     fn a_hanging_plugin_and_its_children_are_killed_at_the_deadline() {
         let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("child.pid");
         // The script starts a background child that would hold stdout open, then hangs.
-        let s = script(
+        let (s, child) = script_with_child(
             dir.path(),
             "hang.sh",
-            &format!(
-                "sleep 300 &\necho $! > {}\necho 'started 1'\necho 'oops' >&2\nsleep 300",
-                pidfile.display()
-            ),
+            "echo 'started 1'\necho 'oops' >&2\nsleep 300",
         );
         let fine = script(dir.path(), "fine.sh", "echo 'fine 1'");
         let mut hang = plugin("hang", &[&s]);
@@ -538,21 +522,8 @@ mod tests {
         assert_eq!(value(&out, "fine", "fine"), Some(1.0));
         assert_eq!(value(&out, "started", "hang"), None, "nothing partial");
         // The background child died with the group.
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let gone = (0..100).any(|_| {
-            let alive = Path::new(&format!("/proc/{pid}")).exists()
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .unwrap_or_default()
-                    .contains(") Z ");
-            if alive {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            !alive
-        });
+        let pid = child();
+        let gone = wait_gone(pid);
         assert!(gone, "background child {pid} survived");
     }
 

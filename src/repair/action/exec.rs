@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Action, ActionBuildError, ActionContext, ActionError, ActionOutput};
-use crate::command::{self, resolve_user, status_text, Capture, Finished, Output, Overflow, Spec};
+use crate::command::{
+    self, passed_env, resolve_user, status_text, Capture, Finished, Output, Overflow, Spec,
+};
 use crate::config::format_size;
 use crate::config::repair::{ActionKind, RepairRuleConfig};
 
@@ -55,11 +57,7 @@ impl ExecAction {
                 program.display()
             )));
         }
-        let env = rule
-            .env
-            .iter()
-            .filter_map(|k| std::env::var_os(k).map(|v| (k.clone(), v)))
-            .collect();
+        let env = passed_env(&rule.env);
         let user = match &rule.user {
             None => None,
             Some(name) => {
@@ -256,18 +254,8 @@ impl Action for ExecAction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::command::tests::wait_gone;
+    use crate::command::tests::{script, script_with_child, wait_gone};
     use crate::config::{ByteSize, HumanDuration};
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
-
-    /// Writes an executable `sh` script.
-    fn script(dir: &Path, name: &str, body: &str) -> String {
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path.display().to_string()
-    }
 
     fn rule(command: &[&str]) -> RepairRuleConfig {
         RepairRuleConfig {
@@ -376,14 +364,10 @@ mod tests {
     #[test]
     fn a_hanging_command_and_its_child_are_killed_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("child.pid");
-        let s = script(
+        let (s, child) = script_with_child(
             dir.path(),
             "hang.sh",
-            &format!(
-                "sleep 300 &\necho $! > {}\necho 'started'\necho 'oops' >&2\nsleep 300",
-                pidfile.display()
-            ),
+            "echo 'started'\necho 'oops' >&2\nsleep 300",
         );
         let mut r = rule(&[&s]);
         r.timeout = HumanDuration(Duration::from_secs(2));
@@ -396,11 +380,7 @@ mod tests {
             }
         );
         assert_eq!(e.to_string(), "timed out after 2s");
-        let pid: i32 = std::fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let pid = child();
         assert!(wait_gone(pid), "background child {pid} survived");
     }
 
@@ -429,31 +409,22 @@ mod tests {
     #[test]
     fn a_service_it_starts_in_the_background_is_left_running() {
         let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("service.pid");
         // The "service" keeps stdout open: the run reports after a short wait, and says why.
-        let s = script(
-            dir.path(),
-            "start.sh",
-            &format!(
-                "sleep 300 &\necho $! > {}\necho 'started'",
-                pidfile.display()
-            ),
-        );
+        let (s, service) = script_with_child(dir.path(), "start.sh", "echo 'started'");
         let out = ExecAction::new(&rule(&[&s])).unwrap().run(&ctx()).unwrap();
         assert_eq!(
             out.output,
             "--- stdout ---\nstarted\n(a process it started still holds its output open; the \
              rest was not waited for)\n"
         );
-        let pid = nix::unistd::Pid::from_raw(
-            std::fs::read_to_string(&pidfile)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap(),
+        let pid = service();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = !stat.is_empty() && !stat.contains(") Z ");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
         );
-        assert_eq!(nix::sys::signal::kill(pid, None), Ok(()), "it was killed");
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        assert!(alive, "the service {pid} was killed: {stat:?}");
     }
 
     #[test]

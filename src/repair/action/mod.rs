@@ -86,6 +86,7 @@ pub trait Action: Send + Sync + std::fmt::Debug {
     fn run(&self, ctx: &ActionContext) -> Result<ActionOutput, ActionError>;
 }
 
+pub mod clean_files;
 pub mod exec;
 
 /// Builds the action of `rule`.
