@@ -593,3 +593,82 @@ settle = "500ms"
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no repair rule named \"nope\""));
 }
+
+#[test]
+fn clean_files_through_the_daemon_deletes_old_files_and_nothing_outside() {
+    use std::os::unix::fs::symlink;
+    let work = tempfile::tempdir().unwrap();
+    let allowed = work.path().join("logs");
+    let outside = work.path().join("precious");
+    std::fs::create_dir_all(allowed.join("sub")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(10 * 86_400);
+    let make = |p: &Path, aged: bool| {
+        std::fs::write(p, vec![b'x'; 1000]).unwrap();
+        if aged {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    };
+    make(&allowed.join("app.log.1"), true);
+    make(&allowed.join("sub/app.log.2"), true);
+    make(&allowed.join("app.log"), false);
+    make(&allowed.join("app.log.new"), false);
+    make(&outside.join("keep.log.1"), true);
+    symlink(outside.join("keep.log.1"), allowed.join("link.log.1")).unwrap();
+    symlink(&outside, allowed.join("linkdir")).unwrap();
+    let config = format!(
+        r#"
+[collectors]
+default_interval = "1s"
+[repair]
+check_interval = "250ms"
+allowed_paths = [{allowed:?}]
+[[repair.rules]]
+name = "logs"
+expr = "vector(1)"
+action = "clean_files"
+path = {allowed:?}
+pattern = "*.log.*"
+older_than = "7d"
+recursive = true
+max_attempts = 1
+cooldown = "1h"
+window = "2h"
+settle = "1s"
+"#,
+        allowed = allowed.display().to_string()
+    );
+    let d = start(&config);
+    assert!(
+        d.eventually(Duration::from_secs(15), || count(
+            &log(&d),
+            "logs",
+            "succeeded"
+        ) == 1),
+        "{:#?}",
+        log(&d)
+    );
+    let rows = log(&d);
+    let done = rows.iter().find(|r| r["event"] == "succeeded").unwrap();
+    assert!(
+        done["detail"].as_str().unwrap().contains("deleted 2 files"),
+        "{done}"
+    );
+    assert!(!allowed.join("app.log.1").exists());
+    assert!(!allowed.join("sub/app.log.2").exists());
+    assert!(allowed.join("app.log").exists() && allowed.join("app.log.new").exists());
+    assert!(
+        outside.join("keep.log.1").exists(),
+        "followed a symlink out of the allowlist"
+    );
+    assert!(
+        allowed.join("link.log.1").symlink_metadata().is_ok(),
+        "deleted a symlink"
+    );
+    assert!(allowed.join("linkdir").symlink_metadata().is_ok());
+}

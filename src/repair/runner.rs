@@ -33,23 +33,76 @@ const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 /// Output excerpt put into a notification.
 const NOTIFY_OUTPUT_MAX: usize = 1000;
 
-/// An action that finished.
+/// An action that finished; its audit row is written already.
 #[derive(Debug)]
 pub struct Finished {
     /// Its rule.
     pub rule: String,
     /// Its attempt id.
     pub attempt: i64,
-    /// Action kind.
-    pub action: &'static str,
     /// Its target.
     pub target: String,
-    /// What it ran with.
-    pub ctx: ActionContext,
-    /// The result.
-    pub result: Result<ActionOutput, ActionError>,
-    /// How long it ran.
-    pub duration_ms: i64,
+    /// `succeeded`, `failed`, `timed_out` or `refused`.
+    pub event: Event,
+    /// Summary or error.
+    pub detail: String,
+    /// Output excerpt.
+    pub output: String,
+}
+
+/// Writes the audit row, metric and log line of an action's result: done by the action's
+/// thread the moment it ends, so the result is on record even if no loop is there to
+/// collect it (a reload that removed the rule, a shutdown).
+#[allow(clippy::too_many_arguments)]
+fn record_result(
+    db: &Db,
+    metrics: &SelfMetrics,
+    attempt: i64,
+    action: &'static str,
+    target: &str,
+    ctx: &ActionContext,
+    result: Result<ActionOutput, ActionError>,
+    duration_ms: i64,
+) -> Finished {
+    let (event, detail, output) = match result {
+        Ok(out) => (Event::Succeeded, out.summary, out.output),
+        Err(e @ ActionError::TimedOut { .. }) => {
+            (Event::TimedOut, e.to_string(), e.output().to_owned())
+        }
+        Err(e @ ActionError::Refused(_)) => (Event::Refused, e.to_string(), String::new()),
+        Err(e) => (Event::Failed, e.to_string(), e.output().to_owned()),
+    };
+    let entry = AuditEntry {
+        time_ms: now_ms(),
+        rule: ctx.rule.clone(),
+        event: event.as_str().into(),
+        attempt: Some(attempt),
+        action: action.into(),
+        target: target.to_owned(),
+        detail: detail.clone(),
+        labels: ctx.labels.clone(),
+        value: Some(ctx.value),
+        duration_ms: Some(duration_ms),
+        output: output.clone(),
+        ..AuditEntry::default()
+    };
+    if let Err(e) = db.record(&entry) {
+        tracing::error!(error = %e, rule = %ctx.rule, "writing the repair audit trail failed");
+    }
+    metrics
+        .repairs
+        .attempts
+        .with_label_values(&[&ctx.rule, event.as_str()])
+        .inc();
+    log_outcome(&ctx.rule, event, &detail);
+    Finished {
+        rule: ctx.rule.clone(),
+        attempt,
+        target: target.to_owned(),
+        event,
+        detail,
+        output,
+    }
 }
 
 /// State that lives as long as the daemon, across reloads.
@@ -412,54 +465,18 @@ impl Runner {
 
     fn collect_finished(&mut self, now: i64) {
         let done: Vec<Finished> = match self.shared.finished.lock() {
-            Ok(mut f) => {
-                // Results of rules this loop does not have (removed by a reload) are recorded
-                // by nobody else: take them too.
-                std::mem::take(&mut *f)
-            }
+            Ok(mut f) => std::mem::take(&mut *f),
             Err(_) => return,
         };
         for f in done {
-            let idx = self.rules.iter().position(|r| r.cfg.name == f.rule);
-            let (event, detail, output, ok) = match &f.result {
-                Ok(out) => (
-                    Event::Succeeded,
-                    out.summary.clone(),
-                    out.output.clone(),
-                    true,
-                ),
-                Err(e @ ActionError::TimedOut { .. }) => {
-                    (Event::TimedOut, e.to_string(), e.output().to_owned(), false)
-                }
-                Err(e @ ActionError::Refused(_)) => {
-                    (Event::Refused, e.to_string(), String::new(), false)
-                }
-                Err(e) => (Event::Failed, e.to_string(), e.output().to_owned(), false),
+            let Some(i) = self.rules.iter().position(|r| r.cfg.name == f.rule) else {
+                continue;
             };
-            let entry = AuditEntry {
-                time_ms: now,
-                rule: f.rule.clone(),
-                event: event.as_str().into(),
-                attempt: Some(f.attempt),
-                action: f.action.into(),
-                target: f.target.clone(),
-                detail: detail.clone(),
-                labels: f.ctx.labels.clone(),
-                value: Some(f.ctx.value),
-                duration_ms: Some(f.duration_ms),
-                output: output.clone(),
-                ..AuditEntry::default()
-            };
-            if let Err(e) = self.shared.db.record(&entry) {
-                tracing::error!(error = %e, rule = %f.rule, "writing the repair audit trail failed");
-            }
-            self.count(&f.rule, event.as_str());
-            log_outcome(&f.rule, event, &detail);
-            let Some(i) = idx else { continue };
+            let ok = f.event == Event::Succeeded;
             let limits = self.rules[i].limits;
             self.rules[i].state.finished(f.attempt, ok, now, &limits);
             if !ok && self.rules[i].cfg.notify {
-                self.notify_event(i, f.attempt, event, &f.target, &detail, &output, now);
+                self.notify_event(i, f.attempt, f.event, &f.target, &f.detail, &f.output, now);
             }
             self.save(i);
         }
@@ -617,6 +634,8 @@ impl Runner {
         tracing::info!(rule = %name, attempt, "repair started: {description}");
         let finished = self.shared.finished.clone();
         let busy = self.shared.busy.clone();
+        let db = self.shared.db.clone();
+        let metrics = self.metrics.clone();
         let thread_target = target.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("repair-{attempt}"))
@@ -630,15 +649,17 @@ impl Runner {
                                 output: String::new(),
                             })
                         });
-                let done = Finished {
-                    rule: ctx.rule.clone(),
+                let duration_ms = t0.elapsed().as_millis() as i64;
+                let done = record_result(
+                    &db,
+                    &metrics,
                     attempt,
-                    action: kind,
-                    target: thread_target.clone(),
-                    ctx,
+                    kind,
+                    &thread_target,
+                    &ctx,
                     result,
-                    duration_ms: t0.elapsed().as_millis() as i64,
-                };
+                    duration_ms,
+                );
                 // Released before the result is posted, so the loop that collects it can act
                 // on the target again at once.
                 if let Ok(mut b) = busy.lock() {

@@ -94,10 +94,10 @@ pub fn build(
     rule: &crate::config::repair::RepairRuleConfig,
     repair: &crate::config::repair::RepairConfig,
 ) -> Result<std::sync::Arc<dyn Action>, ActionBuildError> {
-    // Interim while the unit and clean_files actions are merged in.
-    let _ = repair;
+    // Interim while the unit action is merged in.
     Ok(match rule.action {
         ActionKind::Exec => std::sync::Arc::new(exec::ExecAction::new(rule)?),
+        ActionKind::CleanFiles => std::sync::Arc::new(clean_files::CleanFiles::new(rule, repair)?),
         other => {
             return Err(ActionBuildError(format!(
                 "action {:?} is not available in this build",
