@@ -20,5 +20,7 @@ pub mod pipeline;
 pub mod query;
 pub mod repair;
 pub mod selfmetrics;
+pub mod statedb;
 pub mod store;
 pub mod systemd;
+pub mod worker;

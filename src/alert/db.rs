@@ -136,34 +136,23 @@ const KEEP_DONE_MS: i64 = 7 * 24 * 3600 * 1000;
 impl Db {
     /// Opens (creating) the database at `path`.
     pub fn open(path: &Path) -> Result<Db, DbError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn)
+        Ok(Self::from(crate::statedb::open(path, SCHEMA)?))
     }
 
     /// Opens an existing database for the CLI (`automon alerts`, `automon silence`).
     pub fn open_existing(path: &Path) -> Result<Db, DbError> {
-        let conn = Connection::open_with_flags(
-            path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        Self::init(conn)
+        Ok(Self::from(crate::statedb::open_existing(path, SCHEMA)?))
     }
 
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Db, DbError> {
-        Self::init(Connection::open_in_memory()?)
+        Ok(Self::from(crate::statedb::in_memory(SCHEMA)?))
     }
 
-    fn init(conn: Connection) -> Result<Db, DbError> {
-        // FULL: an enqueued notification must survive power loss, not just a crash; the rate
-        // of commits here is a few per evaluation interval.
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
-        )?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Db {
+    fn from(conn: Connection) -> Db {
+        Db {
             conn: Mutex::new(conn),
-        })
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, DbError>) -> Result<T, DbError> {

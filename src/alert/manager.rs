@@ -7,7 +7,7 @@
 //! restores it, the same path as a restart, so both behave alike.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -134,30 +134,13 @@ pub struct Manager {
     pub external_url: String,
 }
 
-/// A running loop.
-pub struct Running {
-    stop: Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Running {
-    /// Stops the loop and waits for it to save its state.
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        if self.thread.join().is_err() {
-            tracing::error!("the alerting loop panicked");
-        }
-    }
-}
+/// A running loop; stopping it saves its state.
+pub type Running = crate::worker::Worker;
 
 impl Manager {
     /// Starts the loop on its own thread.
     pub fn spawn(self) -> std::io::Result<Running> {
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("alerting".into())
-            .spawn(move || self.run(stopped))?;
-        Ok(Running { stop, thread })
+        crate::worker::Worker::spawn("alerting", move |stopped| self.run(stopped))
     }
 
     fn run(mut self, stopped: Receiver<()>) {

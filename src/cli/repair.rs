@@ -13,13 +13,7 @@ use crate::repair::db::{Db, LogFilter, DB_FILE};
 use crate::repair::engine::{Limits, Phase, RuleState};
 
 fn open(data_dir: &Path) -> Result<Db, String> {
-    let path = data_dir.join(DB_FILE);
-    if !path.exists() {
-        return Err(format!(
-            "{} does not exist: the daemon has not run with this data directory (set --data-dir or data_dir)",
-            path.display()
-        ));
-    }
+    let path = crate::statedb::existing_file(data_dir, DB_FILE)?;
     Db::open_existing(&path).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -10,7 +10,7 @@
 //! actions work on one target.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -228,22 +228,9 @@ pub struct Runner {
     last_prune_ms: i64,
 }
 
-/// A running loop.
-pub struct Running {
-    stop: Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Running {
-    /// Stops the loop after its current check and saves the state; actions keep running and
-    /// the next loop collects their results.
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        if self.thread.join().is_err() {
-            tracing::error!("the repair loop panicked");
-        }
-    }
-}
+/// A running loop; stopping it saves nothing more (state is saved on every change) and
+/// leaves running actions running: the next loop collects their results.
+pub type Running = crate::worker::Worker;
 
 fn skip_reason(s: Skip) -> &'static str {
     match s {
@@ -296,11 +283,7 @@ impl Runner {
 
     /// Starts the loop on its own thread.
     pub fn spawn(self) -> std::io::Result<Running> {
-        let (stop, stopped) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("repair".into())
-            .spawn(move || self.run(stopped))?;
-        Ok(Running { stop, thread })
+        crate::worker::Worker::spawn("repair", move |stopped| self.run(stopped))
     }
 
     fn run(mut self, stopped: Receiver<()>) {
