@@ -21,3 +21,4 @@ pub mod repair;
 pub mod selfmetrics;
 pub mod store;
 pub mod systemd;
+pub mod systemd_dbus;

@@ -3,6 +3,8 @@
 //! engine, dry runs are the engine's business); it only refuses what it must not do (a unit
 //! or path outside the allowlist, which a templated name can only reveal at run time).
 
+pub mod unit;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
