@@ -115,15 +115,7 @@ impl Container {
         // page cache on a busy disk.
         let deadline = Instant::now() + Duration::from_secs(120);
         while c.init_pid.is_empty() && Instant::now() < deadline {
-            let out = Command::new("pgrep")
-                .args(["-P", &c.nspawn.id().to_string()])
-                .output()
-                .unwrap();
-            c.init_pid = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
+            c.init_pid = child_of(c.nspawn.id()).unwrap_or_default();
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(
@@ -185,6 +177,16 @@ impl Container {
     }
 }
 
+/// The pid of a child of `parent` (the container's init is nspawn's only child), from /proc.
+fn child_of(parent: u32) -> Option<String> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+        (ppid == parent.to_string()).then(|| e.file_name().to_string_lossy().into_owned())
+    })
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         if !self.init_pid.is_empty() {
@@ -207,7 +209,7 @@ fn systemd_in_a_booted_container() {
     if std::env::var_os(INNER).is_some() {
         return;
     }
-    let tools = ["systemd-nspawn", "debootstrap", "nsenter", "pgrep"];
+    let tools = ["systemd-nspawn", "debootstrap", "nsenter", "setpriv"];
     if !tools.iter().all(|t| common::require_tool(t).is_some()) {
         return;
     }
