@@ -364,10 +364,12 @@ impl SystemdBus {
     /// Runs a job on `unit` (`RestartUnit(unit, "replace")` and the like) and waits, at most
     /// `timeout`, for its `JobRemoved` signal. `Ok` only for the result `done`.
     ///
-    /// The signal subscription is in place before the job is queued (a fast job can finish
-    /// before the method's reply is read), and the client calls `Subscribe()`: systemd only
-    /// sends its signals to the system bus while some client is subscribed (or tracks the
-    /// job's requester, depending on the version), so this does not depend on either.
+    /// The signal match is in place before the job is queued (a fast job can finish before
+    /// the method's reply is read). systemd only puts its signals on the system bus while some
+    /// client has called `Subscribe()` or the job tracks its requester (`bus_foreach_bus`);
+    /// systemd 252 (Debian 12) tracks the requester, so the signal arrives even unsubscribed
+    /// (tried in tests/systemd.rs), but `Subscribe()` is called anyway so that this does not
+    /// depend on the version. The subscription ends with the connection.
     pub fn run_job(&self, verb: JobVerb, unit: &str, timeout: Duration) -> Result<(), BusError> {
         let conn = self.conn.clone();
         let unit = unit.to_owned();
