@@ -480,8 +480,8 @@ fn config_errors_display_one_per_line() {
     assert_eq!(
         shown.lines().collect::<Vec<_>>(),
         vec![
-            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
-            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting)",
+            "/etc/automon/automon.toml:1: a: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting, repair)",
+            "/etc/automon/automon.toml:2: b: unknown key (expected one of: log_level, data_dir, http, paths, collectors, storage, query, alerting, repair)",
         ]
     );
 }
@@ -499,7 +499,8 @@ fn config_known_fields_are_learned_from_serde() {
                 "collectors",
                 "storage",
                 "query",
-                "alerting"
+                "alerting",
+                "repair"
             ][..]
         )
     );
