@@ -23,4 +23,5 @@ pub mod selfmetrics;
 pub mod statedb;
 pub mod store;
 pub mod systemd;
+pub mod systemd_dbus;
 pub mod worker;

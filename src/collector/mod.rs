@@ -26,6 +26,7 @@ pub mod quantum;
 pub mod sockstat;
 pub mod softnet;
 pub mod stat;
+pub mod systemd;
 pub mod textfile;
 pub mod time;
 pub mod timex;
@@ -490,6 +491,18 @@ pub fn build(cfg: &Config) -> Result<Vec<CollectorSpec>, Vec<(String, CollectorE
             pc.interval,
             pc.timeout,
             move || process::ProcessCollector::new(p.clone(), &pc),
+        ));
+    }
+    {
+        let sd = c.systemd.clone();
+        let (_, timeout) = schedule(cfg, sd.interval, sd.timeout);
+        specs.push(spec(
+            cfg,
+            "systemd",
+            sd.enabled,
+            sd.interval,
+            sd.timeout,
+            move || systemd::SystemdCollector::new(&sd, timeout),
         ));
     }
     // Filled once every collector is wrapped to publish its family names (below), before any

@@ -41,6 +41,7 @@ use super::{
 // Separate from the list above so that concurrent additions to that list merge cleanly.
 use super::alerting::{RuleConfig, RuleFile};
 use super::NetstatConfig;
+use super::SystemdConfig;
 use super::{ExecConfig, ExecPluginConfig, QuantumConfig, QuantumDeviceConfig};
 use super::{ProbeConfig, ProbeKind, ProbeTargetConfig};
 use super::{ProcessConfig, ProcessGroupConfig};
@@ -887,11 +888,13 @@ impl Merged {
             kubernetes,
             probe,
             process,
+            systemd,
         } = collectors;
         self.validate_quantum(quantum);
         self.validate_probe(probe);
         self.validate_exec(exec);
         self.validate_process(process);
+        self.validate_systemd(systemd);
         let DiskstatsConfig {
             enabled: _,
             interval: diskstats_interval,
@@ -1301,6 +1304,48 @@ impl Merged {
                         format!("invalid regex {pattern:?}: {}", regex_reason(&e)),
                     ));
                 }
+            }
+        }
+    }
+
+    fn validate_systemd(&mut self, systemd: &SystemdConfig) {
+        let SystemdConfig {
+            enabled,
+            interval,
+            timeout,
+            units,
+            unit_patterns,
+        } = systemd;
+        self.schedule("collectors.systemd", *interval, *timeout);
+        if *enabled && units.is_empty() && unit_patterns.is_empty() {
+            self.errors.push(self.error(
+                "collectors.systemd.enabled",
+                "is true but neither `units` nor `unit_patterns` names a unit",
+            ));
+        }
+        for (i, unit) in units.iter().enumerate() {
+            if !crate::systemd_dbus::valid_unit_name(unit) {
+                self.errors.push(self.error(
+                    &format!("collectors.systemd.units.{i}"),
+                    format!(
+                        "{unit:?} is not a unit name; write the full name with its type, \
+                         e.g. \"nginx.service\""
+                    ),
+                ));
+            }
+        }
+        for (i, pattern) in unit_patterns.iter().enumerate() {
+            // systemd matches these with fnmatch(3); the characters of a unit name plus the
+            // glob characters are all a pattern needs.
+            let ok = !pattern.is_empty()
+                && pattern
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b":-_.\\@*?[]!".contains(&b));
+            if !ok {
+                self.errors.push(self.error(
+                    &format!("collectors.systemd.unit_patterns.{i}"),
+                    format!("{pattern:?} is not a unit name pattern, e.g. \"app-*.service\""),
+                ));
             }
         }
     }

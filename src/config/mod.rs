@@ -639,6 +639,8 @@ pub struct CollectorsConfig {
     pub probe: ProbeConfig,
     /// Count, CPU and memory of named process groups from /proc (off by default).
     pub process: ProcessConfig,
+    /// State, restarts and start time of systemd units over D-Bus (off by default).
+    pub systemd: SystemdConfig,
 }
 
 impl Default for CollectorsConfig {
@@ -673,6 +675,7 @@ impl Default for CollectorsConfig {
             kubernetes: Default::default(),
             probe: Default::default(),
             process: Default::default(),
+            systemd: Default::default(),
         }
     }
 }
@@ -787,6 +790,22 @@ pub struct ProcessConfig {
     pub timeout: Option<HumanDuration>,
     /// The groups, one `[[collectors.process.groups]]` table each.
     pub groups: Vec<ProcessGroupConfig>,
+}
+
+/// `[collectors.systemd]`: units watched over the system D-Bus.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SystemdConfig {
+    /// Whether the collector runs (off by default: it needs the system bus and systemd).
+    pub enabled: bool,
+    /// Collection interval.
+    pub interval: Option<HumanDuration>,
+    /// Deadline of one collection (all D-Bus calls together).
+    pub timeout: Option<HumanDuration>,
+    /// Units by name (`"nginx.service"`); reported even when not loaded or not found.
+    pub units: Vec<String>,
+    /// Globs (`"app-*.service"`) over the names of the units systemd has loaded.
+    pub unit_patterns: Vec<String>,
 }
 
 /// `[[collectors.process.groups]]`: which processes form one `group`. A process belongs to

@@ -884,3 +884,45 @@ fn config_process_errors_name_key_and_line() {
     let e = single_error(parse("[collectors.process]\nenabled = true\n"));
     assert_eq!(e.key, "collectors.process.enabled");
 }
+
+#[test]
+fn config_systemd_defaults_off_and_parses() {
+    let c = parse("").unwrap();
+    assert!(!c.collectors.systemd.enabled);
+    let c = parse(
+        "[collectors.systemd]\nenabled = true\ntimeout = \"2s\"\n\
+         units = [\"nginx.service\", \"getty@tty1.service\"]\nunit_patterns = [\"app-*.service\"]\n",
+    )
+    .unwrap();
+    let s = &c.collectors.systemd;
+    assert_eq!(s.units.len(), 2);
+    assert_eq!(s.unit_patterns, vec!["app-*.service".to_owned()]);
+    assert_eq!(s.timeout, Some(HumanDuration(Duration::from_secs(2))));
+}
+
+#[test]
+fn config_systemd_errors_name_key_and_line() {
+    let errors = errors_of(parse(
+        "[collectors.systemd]\nenabled = true\n\
+         units = [\"nginx\", \"a b.service\"]\n\
+         unit_patterns = [\"\", \"$(reboot)*\"]\n",
+    ));
+    let text = ConfigErrors(errors.clone()).to_string();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    for want in [
+        "collectors.systemd.units.0",
+        "collectors.systemd.units.1",
+        "collectors.systemd.unit_patterns.0",
+        "collectors.systemd.unit_patterns.1",
+    ] {
+        assert!(keys.contains(&want), "{want} missing in {text}");
+    }
+    assert_eq!(errors.len(), 4, "{text}");
+    assert!(text.contains(":3: collectors.systemd.units.0"), "{text}");
+    assert!(
+        text.contains(":4: collectors.systemd.unit_patterns.1"),
+        "{text}"
+    );
+    let e = single_error(parse("[collectors.systemd]\nenabled = true\n"));
+    assert_eq!(e.key, "collectors.systemd.enabled");
+}

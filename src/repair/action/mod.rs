@@ -88,21 +88,19 @@ pub trait Action: Send + Sync + std::fmt::Debug {
 
 pub mod clean_files;
 pub mod exec;
+pub mod unit;
 
 /// Builds the action of `rule`.
 pub fn build(
     rule: &crate::config::repair::RepairRuleConfig,
     repair: &crate::config::repair::RepairConfig,
 ) -> Result<std::sync::Arc<dyn Action>, ActionBuildError> {
-    // Interim while the unit action is merged in.
     Ok(match rule.action {
+        ActionKind::Unset => return Err(ActionBuildError("no action configured".into())),
+        ActionKind::RestartUnit | ActionKind::ReloadUnit | ActionKind::StartUnit => {
+            std::sync::Arc::new(unit::UnitAction::new(rule, repair)?)
+        }
         ActionKind::Exec => std::sync::Arc::new(exec::ExecAction::new(rule)?),
         ActionKind::CleanFiles => std::sync::Arc::new(clean_files::CleanFiles::new(rule, repair)?),
-        other => {
-            return Err(ActionBuildError(format!(
-                "action {:?} is not available in this build",
-                other.as_str()
-            )))
-        }
     })
 }
