@@ -24,7 +24,7 @@ use automon::repair::action::{Action, ActionContext, ActionError};
 const INNER: &str = "AUTOMON_NSPAWN_INNER";
 
 /// The inner phases, run in this order in one container.
-const PHASES: &[&str] = &["collector", "action"];
+const PHASES: &[&str] = &["collector", "action", "repair"];
 
 /// Units written into the container. `demo-ok`: a long-running service that can reload.
 /// `demo-fail`: fails at once and is restarted until its start limit, so it ends `failed`
@@ -53,6 +53,10 @@ const UNITS: &[(&str, &str)] = &[
         "demo-other.service",
         "[Service]\nExecStart=/bin/sleep infinity\n",
     ),
+    (
+        "demo-crash.service",
+        "[Service]\nExecStart=/bin/sleep infinity\n",
+    ),
 ];
 
 /// Units the polkit rule lists in the container.
@@ -61,6 +65,7 @@ const POLKIT_UNITS: &[&str] = &[
     "demo-fail.service",
     "demo-bad.service",
     "demo-other.service",
+    "demo-crash.service",
 ];
 
 /// Units automon's repair config allows.
@@ -69,6 +74,7 @@ const AUTOMON_UNITS: &[&str] = &[
     "demo-fail.service",
     "demo-bad.service",
     "demo-nopolkit.service",
+    "demo-crash.service",
 ];
 
 fn repo() -> PathBuf {
@@ -282,6 +288,20 @@ fn systemd_in_a_booted_container() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    // demo-crash: killed, so it is failed when the repair phase's daemon starts.
+    c.ok("systemctl start demo-crash.service && systemctl kill --signal=KILL demo-crash.service");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !c
+        .ok("systemctl show -P ActiveState demo-crash.service")
+        .starts_with("failed")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "demo-crash.service did not end failed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     for phase in PHASES {
         let t = Instant::now();
         let out = c.phase(&inner_exe, phase);
@@ -305,6 +325,7 @@ fn inner() {
     match std::env::var(INNER).as_deref() {
         Ok("collector") => inner_collector(),
         Ok("action") => inner_action(),
+        Ok("repair") => inner_repair(),
         Ok(other) => panic!("unknown phase {other}"),
         Err(_) => {}
     }
@@ -600,5 +621,121 @@ fn inner_action() {
         !out.status.success(),
         "automon may stop a unit: {}",
         text(&out)
+    );
+}
+
+/// The daemon, as the automon user, with repair rules: a failed unit is restarted over D-Bus
+/// and verified fixed; a unit not on automon's allowlist is refused by automon; one not allowed
+/// by polkit is refused by systemd. Each is in the audit trail and the daemon goes on.
+fn inner_repair() {
+    assert!(!nix::unistd::Uid::current().is_root());
+    let bin = "/usr/local/bin/automon";
+    let allowed: Vec<String> = AUTOMON_UNITS.iter().map(|u| format!("{u:?}")).collect();
+    let rule = |name: &str, unit: &str, state: &str| {
+        format!(
+            r#"
+[[repair.rules]]
+name = "{name}"
+expr = 'node_systemd_unit_state{{name="{unit}",state="{state}"}} == 1'
+action = "restart_unit"
+unit = "{{{{ $labels.name }}}}"
+timeout = "20s"
+max_attempts = 1
+cooldown = "1h"
+window = "2h"
+settle = "3s"
+"#
+        )
+    };
+    let config = format!(
+        "[collectors.systemd]\nenabled = true\ninterval = \"1s\"\n\
+         units = [\"demo-crash.service\", \"demo-other.service\", \"demo-nopolkit.service\"]\n\
+         [repair]\ncheck_interval = \"250ms\"\nallowed_units = [{}]\n{}{}{}",
+        allowed.join(", "),
+        rule("crash", "demo-crash.service", "failed"),
+        rule("other", "demo-other.service", "active"),
+        rule("nopolkit", "demo-nopolkit.service", "active"),
+    );
+    let other_inv = show("demo-other.service", "InvocationID");
+    let nopolkit_inv = show("demo-nopolkit.service", "InvocationID");
+    assert_eq!(show("demo-crash.service", "ActiveState"), "failed");
+    let d = start_daemon(bin, &config);
+    let base = d.1.trim_end_matches("/metrics").to_owned();
+    let log = || -> Vec<serde_json::Value> {
+        let v: serde_json::Value = common::client()
+            .get(format!("{base}/api/v1/repairs/log?limit=1000"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let mut rows = v["data"].as_array().cloned().unwrap_or_default();
+        rows.reverse();
+        rows
+    };
+    let find = |rows: &[serde_json::Value], rule: &str, event: &str| {
+        rows.iter()
+            .find(|r| r["rule"] == rule && r["event"] == event)
+            .cloned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let rows = log();
+        if find(&rows, "crash", "fixed").is_some()
+            && find(&rows, "other", "refused").is_some()
+            && find(&rows, "nopolkit", "failed").is_some()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "repairs did not finish: {rows:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let rows = log();
+    let events: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["rule"] == "crash")
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["triggered", "started", "succeeded", "fixed"],
+        "{rows:#?}"
+    );
+    let done = find(&rows, "crash", "succeeded").unwrap();
+    assert_eq!(done["target"], "unit:demo-crash.service");
+    assert!(
+        done["detail"].as_str().unwrap().contains("(D-Bus)"),
+        "{done}"
+    );
+    assert_eq!(show("demo-crash.service", "ActiveState"), "active");
+    let refused = find(&rows, "other", "refused").unwrap();
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("demo-other.service is not in repair.allowed_units"),
+        "{refused}"
+    );
+    assert_eq!(show("demo-other.service", "InvocationID"), other_inv);
+    let denied = find(&rows, "nopolkit", "failed").unwrap();
+    assert!(
+        denied["detail"]
+            .as_str()
+            .unwrap()
+            .contains("systemd refused: access denied"),
+        "{denied}"
+    );
+    assert_eq!(show("demo-nopolkit.service", "InvocationID"), nopolkit_inv);
+    // The daemon went on.
+    let health = common::client()
+        .get(format!("{base}/health"))
+        .send()
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    eprintln!(
+        "repair log: {}",
+        serde_json::to_string_pretty(&rows).unwrap()
     );
 }
