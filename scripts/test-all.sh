@@ -15,8 +15,11 @@ apt_packages+=(python3-aiosmtpd prometheus-alertmanager openssl)
 #   systemd man-db        systemd-analyze verify/security on the unit; man renders the man pages
 #   rpm lintian file binutils dpkg-dev  build (dpkg-shlibdeps) and inspect the .rpm and .deb (tests/packaging.rs)
 #   systemd-container debootstrap  boot a Debian tree and install the .deb (scripts/e2e-nspawn.sh)
+#   procps util-linux     pgrep in scripts/e2e-nspawn.sh; nsenter and setpriv (tests/systemd.rs)
+#   python3               the TCP service the repair tests bring back (tests/support/tcp_service.py)
 apt_packages+=(
   systemd man-db rpm lintian file binutils dpkg-dev systemd-container debootstrap)
+apt_packages+=(procps util-linux python3)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
