@@ -672,3 +672,77 @@ settle = "1s"
     );
     assert!(allowed.join("linkdir").symlink_metadata().is_ok());
 }
+
+#[test]
+fn one_action_per_target_and_the_global_limit_are_enforced() {
+    let work = tempfile::tempdir().unwrap();
+    let slow = script(work.path(), "slow", "sleep 3; echo slow done");
+    let other = script(work.path(), "other", "sleep 3; echo other done");
+    let rule = |name: &str, command: &Path| {
+        format!(
+            r#"
+[[repair.rules]]
+name = "{name}"
+expr = "vector(1)"
+action = "exec"
+command = ["{}"]
+env = ["PATH"]
+max_attempts = 1
+cooldown = "1h"
+window = "2h"
+settle = "1s"
+"#,
+            command.display()
+        )
+    };
+    let config = format!(
+        "[collectors]\ndefault_interval = \"1s\"\n[repair]\ncheck_interval = \"250ms\"\nmax_concurrent = 1\n{}{}{}",
+        rule("first", &slow),
+        rule("same-target", &slow),
+        rule("second-target", &other),
+    );
+    let d = start(&config);
+    assert!(
+        d.eventually(Duration::from_secs(20), || {
+            let rows = log(&d);
+            count(&rows, "first", "succeeded") == 1
+                && count(&rows, "same-target", "succeeded") == 1
+                && count(&rows, "second-target", "succeeded") == 1
+        }),
+        "{:#?}",
+        log(&d)
+    );
+    let rows = log(&d);
+    let skip = |rule: &str| {
+        rows.iter()
+            .find(|r| r["rule"] == rule && r["event"] == "skipped")
+            .map(|r| r["detail"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert!(
+        skip("same-target").contains("busy: rule first is acting on it"),
+        "{rows:#?}"
+    );
+    assert!(
+        skip("second-target").contains("max_concurrent"),
+        "{rows:#?}"
+    );
+    // Never two at once: each start comes after the previous action's result.
+    let timeline: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["event"] == "started" || r["event"] == "succeeded")
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            "started",
+            "succeeded",
+            "started",
+            "succeeded",
+            "started",
+            "succeeded"
+        ],
+        "{rows:#?}"
+    );
+}
