@@ -107,6 +107,12 @@ pub fn run(source: &ConfigSource) -> Vec<Check> {
         },
     );
 
+    out.extend(repair_checks(
+        cfg,
+        std::path::Path::new(crate::repair::POLKIT_RULE),
+        nix::unistd::geteuid().is_root(),
+    ));
+
     match collector::build(cfg) {
         Err(errs) => {
             for (name, e) in errs {
@@ -122,6 +128,67 @@ pub fn run(source: &ConfigSource) -> Vec<Check> {
                 out.push(run_collector_once(&spec));
             }
         }
+    }
+    out
+}
+
+/// Whether `unit` is listed (quoted, outside `//` comments) in the polkit rule's text.
+fn polkit_lists(rule: &str, unit: &str) -> bool {
+    let quoted = [format!("\"{unit}\""), format!("'{unit}'")];
+    rule.lines()
+        .map(|l| l.split("//").next().unwrap_or_default())
+        .any(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+}
+
+/// Each repair rule's action builds; a literal unit is also allowed by the polkit rule (when
+/// the daemon is not root, systemd asks polkit); a clean_files directory is writable.
+fn repair_checks(cfg: &config::Config, polkit_rule: &std::path::Path, root: bool) -> Vec<Check> {
+    use crate::config::repair::ActionKind;
+    let mut out = Vec::new();
+    let polkit = std::fs::read_to_string(polkit_rule).ok();
+    for rule in &cfg.repair.rules {
+        let name = format!("repair {}", rule.name);
+        if let Err(e) = crate::repair::action::build(rule, &cfg.repair) {
+            out.push(check(name, Verdict::Fail, e.to_string()));
+            continue;
+        }
+        let unit = rule.unit.as_deref().filter(|u| !u.contains("{{"));
+        let verdict = match (rule.action, unit, &polkit) {
+            (k, Some(unit), _) if k.is_unit() && root => {
+                check(name, Verdict::Pass, format!("{unit}: running as root, polkit not consulted"))
+            }
+            (k, Some(unit), Some(text)) if k.is_unit() && polkit_lists(text, unit) => check(
+                name,
+                Verdict::Pass,
+                format!("{unit} is allowed by {}", polkit_rule.display()),
+            ),
+            (k, Some(unit), _) if k.is_unit() => check(
+                name,
+                Verdict::Warn,
+                format!(
+                    "{unit} is not listed in {}: systemd will refuse the {} (add it to `units` there)",
+                    polkit_rule.display(),
+                    k.as_str()
+                ),
+            ),
+            (ActionKind::CleanFiles, _, _) => match &rule.path {
+                Some(p) if nix::unistd::access(p.as_path(), nix::unistd::AccessFlags::W_OK).is_err() => {
+                    check(
+                        name,
+                        Verdict::Warn,
+                        format!(
+                            "{} is not writable by this user: nothing can be deleted (under the \
+                             shipped unit add ReadWritePaths={} in a drop-in)",
+                            p.display(),
+                            p.display()
+                        ),
+                    )
+                }
+                _ => check(name, Verdict::Pass, "directory writable"),
+            },
+            _ => check(name, Verdict::Pass, "action builds"),
+        };
+        out.push(verdict);
     }
     out
 }
@@ -175,4 +242,53 @@ pub fn render(checks: &[Check]) -> String {
         let _ = writeln!(s, "{v}  {:width$}  {}", c.name, c.detail);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polkit_units_are_found_outside_comments() {
+        let rule = "var units = [\n    // \"nginx.service\",\n    \"app.service\",\n];";
+        assert!(polkit_lists(rule, "app.service"));
+        assert!(!polkit_lists(rule, "nginx.service"));
+        assert!(!polkit_lists(rule, "app"));
+    }
+
+    #[test]
+    fn repair_rules_are_checked() {
+        let cfg = config::parse_str(
+            r#"
+[repair]
+allowed_units = ["app.service", "web.service"]
+[[repair.rules]]
+name = "app"
+expr = "vector(1)"
+action = "restart_unit"
+unit = "app.service"
+[[repair.rules]]
+name = "web"
+expr = "vector(1)"
+action = "restart_unit"
+unit = "web.service"
+"#,
+            "automon.toml",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rule = dir.path().join("50-automon.rules");
+        std::fs::write(&rule, "var units = [\"app.service\"];").unwrap();
+        let checks = repair_checks(&cfg, &rule, false);
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0].verdict, Verdict::Pass, "{checks:?}");
+        assert_eq!(checks[1].verdict, Verdict::Warn, "{checks:?}");
+        assert!(checks[1].detail.contains("web.service is not listed"));
+        // As root systemd does not ask polkit.
+        let checks = repair_checks(&cfg, &rule, true);
+        assert!(
+            checks.iter().all(|c| c.verdict == Verdict::Pass),
+            "{checks:?}"
+        );
+    }
 }
