@@ -27,6 +27,7 @@ pub mod sockstat;
 pub mod softnet;
 pub mod stat;
 pub mod textfile;
+pub mod threads;
 pub mod time;
 pub mod timex;
 pub mod uname;
