@@ -36,8 +36,9 @@ pub enum Message {
 /// Where batches go after the cache: the storage seam. The storage issue plugs its writer in
 /// here; until then the daemon runs with [`NullSink`].
 pub trait Sink: Send + 'static {
-    /// Accepts one batch. Must not block for long: hand off to a writer thread.
-    fn accept(&mut self, batch: &Batch);
+    /// Accepts one batch. Must not block for long: hand off to a writer thread. The batch is
+    /// moved in so that a writer on another thread can take its strings without copying them.
+    fn accept(&mut self, batch: Batch);
 }
 
 /// A sink that drops everything.
@@ -45,7 +46,7 @@ pub trait Sink: Send + 'static {
 pub struct NullSink;
 
 impl Sink for NullSink {
-    fn accept(&mut self, _batch: &Batch) {}
+    fn accept(&mut self, _batch: Batch) {}
 }
 
 /// Latest values of every collector, pre-rendered in the text exposition format.
@@ -147,7 +148,7 @@ pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
     // failing" (the self-metrics registry is only rendered on /metrics). A source of its own
     // keeps it from being marked stale when the collector's data is.
     let success = matches!(report.outcome, Outcome::Success { .. });
-    sink.accept(&Batch {
+    sink.accept(Batch {
         collector: format!("{}#health", report.collector),
         timestamp_ms: report.timestamp_ms,
         families: vec![crate::model::Family {
@@ -176,7 +177,7 @@ pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
                 timestamp_ms: report.timestamp_ms,
                 families: report.families,
             };
-            sink.accept(&batch);
+            sink.accept(batch);
         }
         // Values from a failed or late collection are not served as if fresh: node_exporter
         // also omits a failed collector's metrics and reports success 0.

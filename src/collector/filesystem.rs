@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
+use super::threads::ThreadPool;
 use super::{parse_error, Collection, Collector, CollectorError, HostPaths};
 use crate::config::FilesystemConfig;
 use crate::model::Family;
@@ -145,6 +146,25 @@ fn lock(set: &Mutex<HashSet<PathBuf>>) -> MutexGuard<'_, HashSet<PathBuf>> {
 /// a host has hundreds of mounts.
 const HELPER_STACK: usize = 256 * 1024;
 
+/// How long an idle helper thread waits for its next call before it exits.
+const HELPER_IDLE: Duration = Duration::from_secs(30);
+
+/// Most idle helper threads kept; more mounts than this start the rest afresh each time.
+const MAX_IDLE_HELPERS: usize = 8;
+
+/// Helper threads for stat calls, reused across collections: a thread per mount per
+/// collection cost a `clone3`, a stack `mmap`/`munmap` and scheduler work for every mount on
+/// every tick. A helper blocked on a dead mount is not idle until its call returns, so the
+/// stuck-set rule (one thread per dead mount) still holds.
+static HELPERS: LazyLock<Arc<ThreadPool>> = LazyLock::new(|| {
+    ThreadPool::new(
+        "automon-statfs",
+        HELPER_STACK,
+        HELPER_IDLE,
+        MAX_IDLE_HELPERS,
+    )
+});
+
 /// Why a mount has no figures this time.
 enum Failure {
     /// Its stat call did not answer in time, now or in an earlier collection.
@@ -243,27 +263,23 @@ impl FilesystemCollector {
         let stat = Arc::clone(&self.stat);
         let stuck = Arc::clone(&self.stuck);
         let target = target.to_owned();
-        let spawned = std::thread::Builder::new()
-            .name("automon-statfs".into())
-            .stack_size(HELPER_STACK)
-            .spawn(move || {
-                let result =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stat(&target)))
-                        .unwrap_or_else(|_| Err("stat call panicked".into()));
-                // Unmark and answer under the lock: the collector checks the channel under
-                // the same lock before marking, so a call that returns right at the
-                // deadline is either seen as answered or unmarked here, never left marked.
-                let mut set = lock(&stuck);
-                if set.remove(&target) {
-                    tracing::info!(
-                        path = %target.display(),
-                        "filesystem answers again; it will be measured from the next collection"
-                    );
-                }
-                // The collector may have stopped listening; nothing to do then.
-                let _ = tx.send(result);
-                drop(set);
-            });
+        let spawned = HELPERS.run(Box::new(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stat(&target)))
+                .unwrap_or_else(|_| Err("stat call panicked".into()));
+            // Unmark and answer under the lock: the collector checks the channel under
+            // the same lock before marking, so a call that returns right at the
+            // deadline is either seen as answered or unmarked here, never left marked.
+            let mut set = lock(&stuck);
+            if set.remove(&target) {
+                tracing::info!(
+                    path = %target.display(),
+                    "filesystem answers again; it will be measured from the next collection"
+                );
+            }
+            // The collector may have stopped listening; nothing to do then.
+            let _ = tx.send(result);
+            drop(set);
+        }));
         match spawned {
             Ok(_) => Probe::Running(rx),
             Err(e) => Probe::Failed(format!("cannot start stat thread: {e}")),

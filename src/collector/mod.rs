@@ -28,6 +28,7 @@ pub mod softnet;
 pub mod stat;
 pub mod systemd;
 pub mod textfile;
+pub mod threads;
 pub mod time;
 pub mod timex;
 pub mod uname;

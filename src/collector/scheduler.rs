@@ -1,16 +1,19 @@
 //! Runs one collector on its own interval with its own deadline.
 //!
-//! Each collection runs on a blocking thread. If it misses its deadline the scheduler reports a
-//! timeout and keeps the join handle: the collector is "in flight" and later ticks are reported
-//! as skipped until it returns, so a hung collector costs at most one thread and never delays
-//! any other collector. A collector that panics is rebuilt from its factory.
+//! Each collection runs on a thread of a small reusable pool ([`super::threads`]). If it misses
+//! its deadline the scheduler reports a timeout and keeps the job: the collector is "in flight"
+//! and later ticks are reported as skipped until it returns, so a hung collector costs at most
+//! one thread and never delays any other collector. A collector that panics is rebuilt from
+//! its factory.
 
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
+use super::threads::ThreadPool;
 use super::{Collection, Collector, CollectorError, CollectorSpec};
 use crate::model::Family;
 
@@ -63,11 +66,53 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-type Job = JoinHandle<(
+/// What a finished collection hands back: the collector (for the next tick), its result and
+/// how long it took.
+type Done = (
     Box<dyn Collector>,
     Result<Collection, CollectorError>,
     Duration,
-)>;
+);
+
+/// A collection running on a pool thread; `Err` if the collector panicked.
+type Job = oneshot::Receiver<Result<Done, String>>;
+
+/// Threads that run collections. Their stacks need no more than tokio's blocking threads get.
+static POOL: LazyLock<Arc<ThreadPool>> = LazyLock::new(|| {
+    ThreadPool::new(
+        "automon-collect",
+        2 * 1024 * 1024,
+        Duration::from_secs(10),
+        16,
+    )
+});
+
+/// Starts `collector` on a pool thread.
+fn start(collector: Box<dyn Collector>) -> Result<Job, String> {
+    let (tx, rx) = oneshot::channel();
+    POOL.run(Box::new(move || {
+        let mut collector = collector;
+        let t = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collector.collect()));
+        let done = match result {
+            Ok(result) => Ok((collector, result, t.elapsed())),
+            Err(panic) => Err(panic_message(panic.as_ref())),
+        };
+        // The scheduler may have stopped waiting (shutdown); nothing to do then.
+        let _ = tx.send(done);
+    }))
+    .map_err(|e| format!("cannot start a collection thread: {e}"))?;
+    Ok(rx)
+}
+
+/// The message of a panic payload, as tokio's `JoinError` would show it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => format!("panicked: {s}"),
+        (_, Some(s)) => format!("panicked: {s}"),
+        _ => "panicked".to_owned(),
+    }
+}
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -77,18 +122,51 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Time until the next multiple of `interval` on the wall clock, so that samples of every
-/// collector with the same interval share timestamps (cheaper to store, nicer to query).
-fn until_next_boundary(interval: Duration) -> Duration {
-    let iv = interval.as_millis().max(1) as i64;
-    let now = now_ms();
-    let next = (now / iv + 1) * iv;
-    Duration::from_millis((next - now) as u64)
+/// Longest offset of a collector's ticks after the interval boundary.
+const MAX_SPREAD: Duration = Duration::from_millis(100);
+
+/// Where in each interval a collector runs: a fixed offset after the wall-clock boundary,
+/// derived from its name, below a twentieth of the interval and below [`MAX_SPREAD`].
+///
+/// Why: with every collector due at the same instant, each tick started ~20 collections at
+/// once, so the pool needed a thread per collector and they all allocated at the same moment
+/// (malloc arena lock contention, a glibc thread cache per thread). Spread over a few tens of
+/// milliseconds the same work runs on a few reused threads. Timestamps still snap
+/// to the boundary (see [`snap_to_tick`]), so samples of collectors with the same interval
+/// keep sharing timestamps.
+///
+/// Only [`SLOTS`] distinct offsets: every distinct wake-up time costs the runtime a timer
+/// wake and context switches, which measured more CPU than the spread saved when each
+/// collector had an offset of its own.
+fn tick_offset_ms(name: &str, interval: Duration) -> i64 {
+    let spread = (interval / 20).min(MAX_SPREAD).as_millis() as u64;
+    // FNV-1a: stable across runs and Rust versions, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    ((hash % SLOTS) * spread / SLOTS) as i64
+}
+
+/// Distinct tick offsets within an interval.
+const SLOTS: u64 = 4;
+
+/// Milliseconds from `now_ms` until the next tick: the next multiple of the interval `iv_ms`
+/// on the wall clock plus `offset_ms`, so that samples of every collector with the same
+/// interval share timestamps (cheaper to store, nicer to query).
+fn until_next_tick(now_ms: i64, iv_ms: i64, offset_ms: i64) -> i64 {
+    let next = ((now_ms - offset_ms).div_euclid(iv_ms) + 1) * iv_ms + offset_ms;
+    next - now_ms
+}
+
+/// The interval boundary a tick that fired at `now_ms` belongs to, whatever the offset and
+/// the timer's jitter (up to half an interval late).
+fn snap_to_tick(now_ms: i64, iv_ms: i64, offset_ms: i64) -> i64 {
+    (now_ms - offset_ms + iv_ms / 2).div_euclid(iv_ms) * iv_ms
 }
 
 /// Runs `spec` until `cancel` fires, sending one [`Report`] per tick to `tx`. The first
-/// collection happens immediately (readiness waits for it); later ones are aligned to the
-/// interval.
+/// collection happens after the collector's offset (readiness waits for it); later ones are
+/// aligned to the interval, at the same offset within it.
 pub async fn run(
     spec: CollectorSpec,
     tx: mpsc::Sender<super::super::pipeline::Message>,
@@ -99,26 +177,34 @@ pub async fn run(
     let mut idle: Option<Box<dyn Collector>> = None;
     let mut in_flight: Option<(Job, Instant)> = None;
     let mut first = true;
+    let iv_ms = spec.interval.as_millis().max(1) as i64;
+    let offset_ms = tick_offset_ms(&spec.name, spec.interval);
     loop {
         let tick_ms = if first {
-            now_ms()
-        } else {
-            let wait = until_next_boundary(spec.interval);
+            // The first round is spread too, so start-up does not need a thread per
+            // collector either.
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(Duration::from_millis(offset_ms as u64)) => {}
             }
-            let iv = spec.interval.as_millis().max(1) as i64;
-            // Snap to the boundary we slept to, whatever the timer's jitter.
-            (now_ms() + iv / 2) / iv * iv
+            now_ms()
+        } else {
+            let wait = until_next_tick(now_ms(), iv_ms, offset_ms);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+            snap_to_tick(now_ms(), iv_ms, offset_ms)
         };
         first = false;
 
         // Reclaim a collector whose overdue run has finished meanwhile.
-        if let Some((job, started)) = in_flight.take() {
-            if job.is_finished() {
-                match job.await {
-                    Ok((c, _, _)) => idle = Some(c),
+        if let Some((mut job, started)) = in_flight.take() {
+            let finished = job.try_recv();
+            if !matches!(finished, Err(oneshot::error::TryRecvError::Empty)) {
+                match finished {
+                    Ok(Ok((c, _, _))) => idle = Some(c),
+                    Ok(Err(e)) => tracing::error!(collector = %spec.name, "collector {e}"),
                     Err(e) => tracing::error!(collector = %spec.name, "collector task failed: {e}"),
                 }
             } else {
@@ -161,12 +247,24 @@ pub async fn run(
         };
 
         let started = Instant::now();
-        let mut job: Job = tokio::task::spawn_blocking(move || {
-            let mut collector = collector;
-            let t = Instant::now();
-            let result = collector.collect();
-            (collector, result, t.elapsed())
-        });
+        let mut job: Job = match start(collector) {
+            Ok(job) => job,
+            Err(error) => {
+                let report = Report {
+                    collector: spec.name.clone(),
+                    timestamp_ms: tick_ms,
+                    families: Vec::new(),
+                    outcome: Outcome::Failed {
+                        duration: Duration::ZERO,
+                        error,
+                    },
+                };
+                if send(&tx, &cancel, Message::Report(report)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
 
         let outcome_and_families = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -182,17 +280,26 @@ pub async fn run(
                     Vec::new(),
                 )
             }
-            Ok(Err(join_error)) => {
+            Ok(Ok(Err(panic))) => {
                 // The collector panicked; it is gone and is rebuilt on the next tick.
                 (
                     Outcome::Failed {
                         duration: started.elapsed(),
-                        error: format!("collector panicked: {join_error}"),
+                        error: format!("collector {panic}"),
                     },
                     Vec::new(),
                 )
             }
-            Ok(Ok((c, result, duration))) => {
+            Ok(Err(_closed)) => (
+                // Cannot happen (the thread catches panics and always answers), but if the
+                // answer is lost the collector is rebuilt like after a panic.
+                Outcome::Failed {
+                    duration: started.elapsed(),
+                    error: "collection ended without an answer".to_owned(),
+                },
+                Vec::new(),
+            ),
+            Ok(Ok(Ok((c, result, duration)))) => {
                 idle = Some(c);
                 match result {
                     Ok(collection) => (
@@ -239,7 +346,44 @@ async fn send(
 mod tests {
     use super::*;
     use crate::pipeline::Message;
+    use std::collections::HashSet;
     use std::sync::Arc;
+
+    #[test]
+    fn ticks_come_at_the_offset_and_snap_to_the_boundary() {
+        // 1 s interval, 37 ms offset.
+        assert_eq!(until_next_tick(10_000, 1000, 37), 37);
+        assert_eq!(until_next_tick(10_036, 1000, 37), 1);
+        assert_eq!(until_next_tick(10_037, 1000, 37), 1000);
+        assert_eq!(until_next_tick(10_500, 1000, 37), 537);
+        // Fired on time, early-ish or late by up to half an interval: the same boundary.
+        assert_eq!(snap_to_tick(11_037, 1000, 37), 11_000);
+        assert_eq!(snap_to_tick(11_040, 1000, 37), 11_000);
+        assert_eq!(snap_to_tick(11_536, 1000, 37), 11_000);
+        assert_eq!(snap_to_tick(11_538, 1000, 37), 12_000);
+        // Without an offset it is the plain boundary.
+        assert_eq!(until_next_tick(10_250, 1000, 0), 750);
+        assert_eq!(snap_to_tick(11_003, 1000, 0), 11_000);
+    }
+
+    #[test]
+    fn offsets_are_stable_bounded_and_spread() {
+        let names = ["cpu", "memory", "netdev", "diskstats", "filesystem", "load"];
+        let offsets: Vec<i64> = names
+            .iter()
+            .map(|n| tick_offset_ms(n, Duration::from_secs(1)))
+            .collect();
+        assert!(
+            offsets.iter().all(|o| [0, 12, 25, 37].contains(o)),
+            "{offsets:?}"
+        );
+        let distinct: HashSet<i64> = offsets.iter().copied().collect();
+        assert!(distinct.len() > 1, "{offsets:?}");
+        assert_eq!(offsets[0], tick_offset_ms("cpu", Duration::from_secs(1)));
+        // Capped for long intervals, none for very short ones.
+        assert!(tick_offset_ms("cpu", Duration::from_secs(3600)) < 100);
+        assert_eq!(tick_offset_ms("cpu", Duration::from_millis(10)), 0);
+    }
 
     struct Sleepy(Duration);
     impl Collector for Sleepy {

@@ -458,22 +458,24 @@ pub struct WriteBatch {
 }
 
 impl WriteBatch {
-    /// Converts a collector batch; samples with their own timestamp keep it.
-    pub fn from_batch(b: &Batch) -> Self {
+    /// Converts a collector batch; samples with their own timestamp keep it. Takes the batch
+    /// so that names and labels move rather than being copied (about 600 samples a second
+    /// at 1 s collection, each a name and a few label strings).
+    pub fn from_batch(b: Batch) -> Self {
         let n = b.families.iter().map(|f| f.samples.len()).sum();
         let mut samples = Vec::with_capacity(n);
-        for f in &b.families {
-            for s in &f.samples {
+        for f in b.families {
+            for s in f.samples {
                 samples.push((
-                    s.name.clone(),
-                    s.labels.clone(),
+                    s.name,
+                    s.labels,
                     s.timestamp_ms.unwrap_or(b.timestamp_ms),
                     s.value,
                 ));
             }
         }
         WriteBatch {
-            source: b.collector.clone(),
+            source: b.collector,
             samples,
             series: Vec::new(),
         }
@@ -487,16 +489,20 @@ pub struct StoreSink {
 }
 
 impl crate::pipeline::Sink for StoreSink {
-    fn accept(&mut self, batch: &Batch) {
+    fn accept(&mut self, batch: Batch) {
         let wb = WriteBatch::from_batch(batch);
         let n = wb.samples.len() as u64;
-        if let Err(std::sync::mpsc::TrySendError::Full(_)) =
+        if let Err(std::sync::mpsc::TrySendError::Full(msg)) =
             self.tx.try_send(writer::Msg::Write(wb))
         {
             // The writer is far behind (a stalled disk): dropping keeps /metrics fresh and
             // memory bounded; the loss is counted and logged rather than silent.
             self.shared.stats.dropped(n);
-            tracing::warn!(collector = %batch.collector, samples = n, "storage writer is behind; batch dropped");
+            let collector = match &msg {
+                writer::Msg::Write(wb) => wb.source.as_str(),
+                _ => "",
+            };
+            tracing::warn!(collector = %collector, samples = n, "storage writer is behind; batch dropped");
         }
     }
 }
