@@ -592,6 +592,33 @@ settle = "500ms"
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no repair rule named \"nope\""));
+
+    // The API: bad parameters are 400 with a message, an unknown rule 404; pause works there too.
+    for bad in ["limit=0", "limit=abc", "since=yesterday"] {
+        let (code, body) = d.get(&format!("/api/v1/repairs/log?{bad}"));
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(body.contains("\"errorType\":\"bad_data\""), "{body}");
+    }
+    let post = |path: &str| {
+        let r = client().post(d.url(path)).send().unwrap();
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    let (code, body) = post("/api/v1/repairs/nope/reset");
+    assert_eq!(code, 404, "{body}");
+    assert_eq!(post("/api/v1/repairs/pause").0, 200);
+    let (_, body) = d.get("/api/v1/repairs");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        d.eventually(Duration::from_secs(5), || {
+            let (_, body) = d.get("/api/v1/repairs");
+            serde_json::from_str::<Value>(&body).unwrap()["data"]["paused"] == true
+        }),
+        "{v}"
+    );
+    assert_eq!(post("/api/v1/repairs/always/reset").0, 200);
+    let (_, body) = d.get("/api/v1/repairs/log?rule=always&limit=1");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -139,6 +140,9 @@ pub struct LogFilter {
 /// The repair database.
 pub struct Db {
     conn: Mutex<Connection>,
+    /// Control writes through this connection (the HTTP API's), which `data_version` does
+    /// not count.
+    own_control_writes: AtomicU64,
 }
 
 const SCHEMA: &str = r#"
@@ -193,6 +197,7 @@ impl Db {
     fn from(conn: Connection) -> Db {
         Db {
             conn: Mutex::new(conn),
+            own_control_writes: AtomicU64::new(0),
         }
     }
 
@@ -338,7 +343,9 @@ impl Db {
             )?;
             tx.commit()?;
             Ok(())
-        })
+        })?;
+        self.own_control_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether repairs are paused.
@@ -362,7 +369,9 @@ impl Db {
                 params![rule, now_ms],
             )?;
             Ok(())
-        })
+        })?;
+        self.own_control_writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Takes the pending reset requests.
@@ -380,10 +389,13 @@ impl Db {
         })
     }
 
-    /// Changes whenever another connection (the CLI) wrote: the engine re-reads the controls
-    /// only then.
-    pub fn data_version(&self) -> Result<i64, DbError> {
-        self.with(|c| Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?))
+    /// Changes whenever the controls may have changed: another connection (the CLI)
+    /// committed, or this one (the HTTP API) wrote a control. The engine re-reads the
+    /// controls only then.
+    pub fn control_version(&self) -> Result<(i64, u64), DbError> {
+        let other: i64 =
+            self.with(|c| Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?))?;
+        Ok((other, self.own_control_writes.load(Ordering::Relaxed)))
     }
 }
 
@@ -461,7 +473,13 @@ mod tests {
         let log = db.log(&LogFilter::default()).unwrap();
         assert_eq!(log[0].event, "paused");
         assert_eq!(log[0].rule, "*");
+        let v = db.control_version().unwrap();
         db.request_reset("web", 6).unwrap();
+        assert_ne!(
+            db.control_version().unwrap(),
+            v,
+            "own writes change the version"
+        );
         db.request_reset("web", 7).unwrap();
         assert_eq!(db.take_resets().unwrap(), vec!["web".to_owned()]);
         assert!(db.take_resets().unwrap().is_empty());

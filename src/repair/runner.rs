@@ -224,7 +224,7 @@ pub struct Runner {
     /// Rules left out because they do not build, for the API.
     pub errors: Vec<String>,
     paused: bool,
-    data_version: Option<i64>,
+    data_version: Option<(i64, u64)>,
     last_prune_ms: i64,
 }
 
@@ -400,7 +400,7 @@ impl Runner {
     }
 
     fn read_controls(&mut self, now: i64) {
-        let version = self.shared.db.data_version().ok();
+        let version = self.shared.db.control_version().ok();
         if version.is_some() && version == self.data_version {
             return;
         }
