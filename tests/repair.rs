@@ -28,6 +28,26 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// A rule that always triggers (`vector(1)`) and runs `command` once (then gives up), with
+/// `extra` keys appended.
+fn always_exec(name: &str, command: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[repair.rules]]
+name = "{name}"
+expr = "vector(1)"
+action = "exec"
+command = ["{command}"]
+env = ["PATH"]
+max_attempts = 1
+cooldown = "1h"
+window = "2h"
+settle = "1s"
+{extra}
+"#
+    )
+}
+
 /// The audit trail through the API, oldest first.
 fn log(d: &Daemon) -> Vec<Value> {
     let (code, body) = d.get("/api/v1/repairs/log?limit=1000");
@@ -47,6 +67,16 @@ fn events(rows: &[Value], rule: &str) -> Vec<String> {
 
 fn count(rows: &[Value], rule: &str, event: &str) -> usize {
     events(rows, rule).iter().filter(|e| *e == event).count()
+}
+
+/// Waits until `rule` has `n` rows of `event`; fails with the whole trail otherwise.
+fn wait_for_event(d: &Daemon, rule: &str, event: &str, n: usize, secs: u64) {
+    assert!(
+        d.eventually(Duration::from_secs(secs), || count(&log(d), rule, event)
+            == n),
+        "{rule}: expected {n} {event} rows: {:#?}",
+        log(d)
+    );
 }
 
 fn rule_state(d: &Daemon, rule: &str) -> String {
@@ -263,15 +293,7 @@ labels = {{ team = "web" }}
 
     // Outage 3: both attempts of the window are used: give up and page.
     service.kill();
-    assert!(
-        d.eventually(Duration::from_secs(20), || count(
-            &log(&d),
-            "svc",
-            "gave_up"
-        ) == 1),
-        "did not give up: {:#?}",
-        log(&d)
-    );
+    wait_for_event(&d, "svc", "gave_up", 1, 20);
     assert_eq!(count(&log(&d), "svc", "started"), 2, "no third attempt");
     assert_eq!(rule_state(&d, "svc"), "gave_up");
     assert!(d.eventually(Duration::from_secs(5), || {
@@ -314,15 +336,7 @@ labels = {{ team = "web" }}
 
     // The operator fixes it; the trigger stays clear for rearm_after: re-armed, page resolved.
     service.start_by_hand();
-    assert!(
-        d.eventually(Duration::from_secs(20), || count(
-            &log(&d),
-            "svc",
-            "rearmed"
-        ) == 1),
-        "not re-armed: {:#?}",
-        log(&d)
-    );
+    wait_for_event(&d, "svc", "rearmed", 1, 20);
     assert_eq!(rule_state(&d, "svc"), "armed");
     assert!(
         hook.wait_for(Duration::from_secs(15), |_| exhausted("resolved")()),
@@ -395,22 +409,7 @@ fn bad_actions_are_recorded_and_the_daemon_goes_on() {
     );
     let broken = script(work.path(), "broken", "echo 'cannot fix this' >&2; exit 3");
     let rule = |name: &str, command: &str, extra: &str| {
-        format!(
-            r#"
-[[repair.rules]]
-name = "{name}"
-expr = "vector(1)"
-action = "exec"
-command = ["{command}"]
-env = ["PATH"]
-timeout = "2s"
-max_attempts = 1
-cooldown = "1h"
-window = "2h"
-settle = "1s"
-{extra}
-"#
-        )
+        always_exec(name, command, &format!("timeout = \"2s\"\n{extra}"))
     };
     let config =
         format!(
@@ -671,15 +670,7 @@ settle = "1s"
         allowed = allowed.display().to_string()
     );
     let d = start(&config);
-    assert!(
-        d.eventually(Duration::from_secs(15), || count(
-            &log(&d),
-            "logs",
-            "succeeded"
-        ) == 1),
-        "{:#?}",
-        log(&d)
-    );
+    wait_for_event(&d, "logs", "succeeded", 1, 15);
     let rows = log(&d);
     let done = rows.iter().find(|r| r["event"] == "succeeded").unwrap();
     assert!(
@@ -705,23 +696,7 @@ fn one_action_per_target_and_the_global_limit_are_enforced() {
     let work = tempfile::tempdir().unwrap();
     let slow = script(work.path(), "slow", "sleep 3; echo slow done");
     let other = script(work.path(), "other", "sleep 3; echo other done");
-    let rule = |name: &str, command: &Path| {
-        format!(
-            r#"
-[[repair.rules]]
-name = "{name}"
-expr = "vector(1)"
-action = "exec"
-command = ["{}"]
-env = ["PATH"]
-max_attempts = 1
-cooldown = "1h"
-window = "2h"
-settle = "1s"
-"#,
-            command.display()
-        )
-    };
+    let rule = |name: &str, command: &Path| always_exec(name, &command.display().to_string(), "");
     let config = format!(
         "[collectors]\ndefault_interval = \"1s\"\n[repair]\ncheck_interval = \"250ms\"\nmax_concurrent = 1\n{}{}{}",
         rule("first", &slow),
