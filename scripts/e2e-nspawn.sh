@@ -56,8 +56,10 @@ systemd-nspawn --keep-unit --register=no --ephemeral -b -D "$tree" \
 nspawn_pid=$!
 init_pid=""
 # --ephemeral copies the tree first (a snapshot only on btrfs): allow a minute on a busy disk.
+# Only the child named systemd is the container's init: nspawn also forks short-lived helpers,
+# and taking one of those for init fails every later nsenter.
 for _ in $(seq 600); do
-  init_pid=$(pgrep -P "$nspawn_pid" | head -1 || true)
+  init_pid=$(pgrep -x -P "$nspawn_pid" systemd | head -1 || true)
   [ -n "$init_pid" ] && break
   sleep 0.1
 done

@@ -183,13 +183,17 @@ impl Container {
     }
 }
 
-/// The pid of a child of `parent` (the container's init is nspawn's only child), from /proc.
+/// The pid of the container's init: the child of `parent` named `systemd` (nspawn also forks
+/// short-lived helpers; taking one of those would fail every later nsenter), from /proc.
 fn child_of(parent: u32) -> Option<String> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
         // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
-        let ppid = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
-        (ppid == parent.to_string()).then(|| e.file_name().to_string_lossy().into_owned())
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1;
+        let ppid = rest.split_whitespace().nth(1)?;
+        (ppid == parent.to_string() && comm == "systemd")
+            .then(|| e.file_name().to_string_lossy().into_owned())
     })
 }
 
