@@ -6,7 +6,7 @@ use std::time::Duration;
 use automon::collector::scheduler::{Outcome, Report};
 use automon::collector::{self, CollectorSpec};
 use automon::config::Config;
-use automon::pipeline::{handle_report, NullSink, Shared};
+use automon::pipeline::{handle_reports, NullSink, Shared};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn host_specs() -> Vec<CollectorSpec> {
@@ -19,10 +19,10 @@ fn filled_cache() -> Shared {
     for spec in host_specs() {
         let mut c = (spec.factory)().unwrap_or_else(|e| panic!("{e}"));
         if let Ok(collection) = c.collect() {
-            handle_report(
+            handle_reports(
                 &shared,
                 &mut sink,
-                Report {
+                vec![Report {
                     collector: spec.name.clone(),
                     timestamp_ms: 0,
                     families: collection.families,
@@ -30,7 +30,7 @@ fn filled_cache() -> Shared {
                         duration: Duration::from_millis(1),
                         note: None,
                     },
-                },
+                }],
             );
         }
     }

@@ -194,9 +194,15 @@ impl CollectorSet {
     ) -> Self {
         let cancel = parent.child_token();
         let names = specs.iter().map(|s| s.name.clone()).collect();
-        let tasks = specs
-            .into_iter()
-            .map(|s| tokio::spawn(collector::scheduler::run(s, tx.clone(), cancel.clone())))
+        // One scheduler task per interval: collectors that share it run as one round.
+        let mut groups: std::collections::BTreeMap<Duration, Vec<CollectorSpec>> =
+            std::collections::BTreeMap::new();
+        for s in specs {
+            groups.entry(s.interval).or_default().push(s);
+        }
+        let tasks = groups
+            .into_values()
+            .map(|g| tokio::spawn(collector::scheduler::run(g, tx.clone(), cancel.clone())))
             .collect();
         CollectorSet {
             cancel,
@@ -356,10 +362,17 @@ pub async fn run(source: ConfigSource, loaded: LoadedConfig) -> Result<(), Daemo
         let c = root.clone();
         async move {
             let mut t = tokio::time::interval(Duration::from_secs(1));
+            let mut beats: u64 = 0;
             loop {
                 tokio::select! {
                     _ = c.cancelled() => return,
-                    _ = t.tick() => { let _ = tx.try_send(Message::Heartbeat); }
+                    _ = t.tick() => {
+                        let _ = tx.try_send(Message::Heartbeat);
+                        beats += 1;
+                        if beats % 60 == 0 {
+                            crate::alloc::release_free_memory();
+                        }
+                    }
                 }
             }
         }

@@ -24,8 +24,9 @@ pub const CHANNEL_CAPACITY: usize = 256;
 /// What flows to the ingest task.
 #[derive(Debug)]
 pub enum Message {
-    /// A collector's result.
-    Report(Report),
+    /// The results of one round of a group of collectors (see
+    /// [`crate::collector::scheduler`]).
+    Reports(Vec<Report>),
     /// Proof of life from the heartbeat task; it keeps the watchdog fed when every
     /// collector has a long interval.
     Heartbeat,
@@ -36,9 +37,10 @@ pub enum Message {
 /// Where batches go after the cache: the storage seam. The storage issue plugs its writer in
 /// here; until then the daemon runs with [`NullSink`].
 pub trait Sink: Send + 'static {
-    /// Accepts one batch. Must not block for long: hand off to a writer thread. The batch is
-    /// moved in so that a writer on another thread can take its strings without copying them.
-    fn accept(&mut self, batch: Batch);
+    /// Accepts the batches of one round of collections. Must not block for long: hand off to
+    /// a writer thread, in one hand-off per call. The batches are moved in so that a writer on
+    /// another thread can take their strings without copying them.
+    fn accept(&mut self, batches: Vec<Batch>);
 }
 
 /// A sink that drops everything.
@@ -46,7 +48,7 @@ pub trait Sink: Send + 'static {
 pub struct NullSink;
 
 impl Sink for NullSink {
-    fn accept(&mut self, _batch: Batch) {}
+    fn accept(&mut self, _batches: Vec<Batch>) {}
 }
 
 /// Latest values of every collector, pre-rendered in the text exposition format.
@@ -132,14 +134,25 @@ pub async fn ingest(mut rx: mpsc::Receiver<Message>, shared: Shared, mut sink: B
                 shared.health.forget_collector(&name);
                 shared.metrics.forget_collector(&name);
             }
-            Message::Report(report) => handle_report(&shared, sink.as_mut(), report),
+            Message::Reports(reports) => handle_reports(&shared, sink.as_mut(), reports),
         }
         shared.progress.touch();
     }
 }
 
-/// Applies one report: health, self-metrics, cache, then the sink. Public for benchmarks.
-pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
+/// Applies one round's reports (see [`apply_report`]), then hands all their batches to the
+/// sink at once. Public for benchmarks.
+pub fn handle_reports(shared: &Shared, sink: &mut dyn Sink, reports: Vec<Report>) {
+    let mut batches = Vec::with_capacity(2 * reports.len());
+    for report in reports {
+        apply_report(shared, &mut batches, report);
+    }
+    sink.accept(batches);
+}
+
+/// Applies one report: health, self-metrics, cache; adds its batches for the sink to
+/// `batches`.
+fn apply_report(shared: &Shared, batches: &mut Vec<Batch>, report: Report) {
     shared.health.record(&report);
     shared
         .metrics
@@ -148,7 +161,7 @@ pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
     // failing" (the self-metrics registry is only rendered on /metrics). A source of its own
     // keeps it from being marked stale when the collector's data is.
     let success = matches!(report.outcome, Outcome::Success { .. });
-    sink.accept(Batch {
+    batches.push(Batch {
         collector: format!("{}#health", report.collector),
         timestamp_ms: report.timestamp_ms,
         families: vec![crate::model::Family {
@@ -172,12 +185,11 @@ pub fn handle_report(shared: &Shared, sink: &mut dyn Sink, report: Report) {
             shared.cache.set(&report.collector, Arc::from(text));
             let samples: usize = report.families.iter().map(|f| f.samples.len()).sum();
             shared.metrics.samples_collected.inc_by(samples as u64);
-            let batch = Batch {
+            batches.push(Batch {
                 collector: report.collector,
                 timestamp_ms: report.timestamp_ms,
                 families: report.families,
-            };
-            sink.accept(batch);
+            });
         }
         // Values from a failed or late collection are not served as if fresh: node_exporter
         // also omits a failed collector's metrics and reports success 0.

@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use regex::Regex;
-
+use super::filter::NameFilter;
 use super::{parse_error, Collection, Collector, CollectorError, HostPaths};
 use crate::config::{DiskstatsConfig, DEFAULT_DISK_EXCLUDE};
 use crate::model::{Family, MetricKind};
@@ -15,8 +14,8 @@ use crate::model::{Family, MetricKind};
 /// `include` is set and it does not match.
 #[derive(Debug, Clone)]
 pub struct DeviceFilter {
-    exclude: Option<Regex>,
-    include: Option<Regex>,
+    exclude: Option<NameFilter>,
+    include: Option<NameFilter>,
 }
 
 impl DeviceFilter {
@@ -25,7 +24,7 @@ impl DeviceFilter {
     /// `collectors.netdev`.
     pub fn new(key: &str, exclude: &str, include: Option<&str>) -> Result<Self, CollectorError> {
         let compile = |field: &str, re: &str| {
-            Regex::new(re).map_err(|e| {
+            NameFilter::new(re).map_err(|e| {
                 CollectorError::Other(format!("{key}.{field}: invalid regex {re:?}: {e}"))
             })
         };

@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
+use super::filter::NameFilter;
 
 use super::threads::ThreadPool;
 use super::{parse_error, Collection, Collector, CollectorError, HostPaths};
@@ -47,6 +47,9 @@ impl Mount {
 /// Decodes the octal escapes the kernel writes for space, tab, newline and backslash in
 /// mount table fields (`\040` is a space). Anything else is kept as written.
 pub fn decode_octal_escapes(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -67,7 +70,7 @@ pub fn decode_octal_escapes(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// Parses a `mounts` file (`/proc/<pid>/mounts`, fstab format). Blank lines are skipped; a
@@ -186,8 +189,8 @@ enum Probe {
 /// Reads the mount table and measures each mount that is not excluded.
 pub struct FilesystemCollector {
     paths: HostPaths,
-    mount_points_exclude: Option<Regex>,
-    fs_types_exclude: Option<Regex>,
+    mount_points_exclude: Option<NameFilter>,
+    fs_types_exclude: Option<NameFilter>,
     stat_timeout: Duration,
     stat: StatFn,
     stuck: StuckSet,
@@ -208,12 +211,12 @@ impl FilesystemCollector {
         stat: StatFn,
         stuck: StuckSet,
     ) -> Result<Self, CollectorError> {
-        let compile = |field: &str, re: &str| -> Result<Option<Regex>, CollectorError> {
+        let compile = |field: &str, re: &str| -> Result<Option<NameFilter>, CollectorError> {
             if re.is_empty() {
                 // An empty regex matches everything; as a setting it means "exclude nothing".
                 return Ok(None);
             }
-            Regex::new(re).map(Some).map_err(|e| {
+            NameFilter::new(re).map(Some).map_err(|e| {
                 CollectorError::Other(format!(
                     "collectors.filesystem.{field}: invalid regex {re:?}: {e}"
                 ))

@@ -12,6 +12,7 @@ pub mod diskstats;
 pub mod exec;
 pub mod filefd;
 pub mod filesystem;
+pub mod filter;
 pub mod kubernetes;
 pub mod load;
 pub mod mdadm;
@@ -157,16 +158,30 @@ pub(crate) fn fixture_paths() -> HostPaths {
 
 /// Reads a file, mapping errors to [`CollectorError::Io`] with the path.
 pub fn read_to_string(path: &Path) -> Result<String, CollectorError> {
-    std::fs::read_to_string(path).map_err(|source| CollectorError::Io {
+    read_small_file(path).map_err(|source| CollectorError::Io {
         path: path.to_owned(),
         source,
     })
 }
 
+/// Reads a whole procfs or sysfs file into a string.
+///
+/// Why not `std::fs::read_to_string`: it asks the file's size first (a `statx`, and these
+/// files report 0 anyway) and starts with a small buffer; collectors read a few hundred such
+/// files a second at a short interval.
+fn read_small_file(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::with_capacity(4096);
+    // `Take` hides the `File`, so no size hint is asked for.
+    file.take(u64::MAX).read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads a file that may legitimately be absent (`/proc/net/snmp6` without IPv6, say):
 /// `Ok(None)` if it does not exist, any other error as [`CollectorError::Io`].
 pub fn read_optional(path: &Path) -> Result<Option<String>, CollectorError> {
-    match std::fs::read_to_string(path) {
+    match read_small_file(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(CollectorError::Io {

@@ -8,19 +8,20 @@
 
 use std::collections::HashMap;
 
-use regex::Regex;
+use super::filter::NameFilter;
 
 use super::{parse_error, Collection, Collector, CollectorError, HostPaths};
 use crate::config::NetstatConfig;
 use crate::model::{Family, MetricKind};
 
-/// One counter: `Tcp` + `InSegs` = 6603.
+/// One counter: `Tcp` + `InSegs` = 6603, borrowed from the file's text (the collector reads
+/// ~400 fields a collection and keeps a few dozen, so nothing is copied before selection).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NetstatField {
+pub struct NetstatField<'a> {
     /// Protocol, e.g. `Tcp`, `TcpExt`, `Icmp6`.
-    pub protocol: String,
+    pub protocol: &'a str,
     /// Field within the protocol, e.g. `InSegs`.
-    pub field: String,
+    pub field: &'a str,
     /// The value; a few fields are signed (`Tcp MaxConn` is -1: no limit).
     pub value: f64,
 }
@@ -45,7 +46,7 @@ fn parse_counter(s: &str) -> Option<f64> {
 /// protocol, a different number of names and values, or a value that is not an integer is an
 /// error (as in node_exporter): names and values are matched by position, so a pair that does
 /// not line up cannot be trusted field by field.
-pub fn parse_netstat(s: &str) -> Result<Vec<NetstatField>, String> {
+pub fn parse_netstat(s: &str) -> Result<Vec<NetstatField<'_>>, String> {
     let mut out = Vec::new();
     let mut lines = s
         .lines()
@@ -85,8 +86,8 @@ pub fn parse_netstat(s: &str) -> Result<Vec<NetstatField>, String> {
                 format!("line {}: {protocol} {name}: invalid value {value:?}", m + 1)
             })?;
             out.push(NetstatField {
-                protocol: protocol.to_owned(),
-                field: name.to_owned(),
+                protocol,
+                field: name,
                 value,
             });
         }
@@ -98,7 +99,7 @@ pub fn parse_netstat(s: &str) -> Result<Vec<NetstatField>, String> {
 /// to and including its first `6` (`Ip6`, `Icmp6`, `Udp6`, `UdpLite6`), the field the rest, as
 /// node_exporter splits it; names without a `6` are skipped, as there. A line that is not
 /// exactly a name and an integer is an error.
-pub fn parse_snmp6(s: &str) -> Result<Vec<NetstatField>, String> {
+pub fn parse_snmp6(s: &str) -> Result<Vec<NetstatField<'_>>, String> {
     let mut out = Vec::new();
     for (n, line) in s.lines().enumerate() {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -114,8 +115,8 @@ pub fn parse_snmp6(s: &str) -> Result<Vec<NetstatField>, String> {
         let value = parse_counter(value)
             .ok_or_else(|| format!("line {}: {name}: invalid value {value:?}", n + 1))?;
         out.push(NetstatField {
-            protocol: protocol.to_owned(),
-            field: field.to_owned(),
+            protocol,
+            field,
             value,
         });
     }
@@ -132,12 +133,16 @@ fn is_name_safe(s: &str) -> bool {
 /// (`CurrEstab`, `Forwarding`) without saying which is which. If a name occurs twice the last
 /// value wins (node_exporter merges the files the same way), so the output never carries a
 /// duplicate family. A name that is not metric-safe is skipped rather than exported broken.
-pub fn netstat_families(fields: &[NetstatField], select: &Regex) -> Vec<Family> {
+pub fn netstat_families(fields: &[NetstatField<'_>], select: &NameFilter) -> Vec<Family> {
     let mut out: Vec<Family> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    let mut key = String::new();
     for f in fields {
-        let key = format!("{}_{}", f.protocol, f.field);
-        if !is_name_safe(&f.protocol) || !is_name_safe(&f.field) || !select.is_match(&key) {
+        key.clear();
+        key.push_str(f.protocol);
+        key.push('_');
+        key.push_str(f.field);
+        if !is_name_safe(f.protocol) || !is_name_safe(f.field) || !select.is_match(&key) {
             continue;
         }
         let family = Family::new(
@@ -149,7 +154,7 @@ pub fn netstat_families(fields: &[NetstatField], select: &Regex) -> Vec<Family> 
         match index.get(&key) {
             Some(&i) => out[i] = family,
             None => {
-                index.insert(key, out.len());
+                index.insert(key.clone(), out.len());
                 out.push(family);
             }
         }
@@ -160,13 +165,13 @@ pub fn netstat_families(fields: &[NetstatField], select: &Regex) -> Vec<Family> 
 /// Reads the three files and exports the fields matching a regex.
 pub struct NetstatCollector {
     paths: HostPaths,
-    fields: Regex,
+    fields: NameFilter,
 }
 
 impl NetstatCollector {
     /// A collector reading under `paths`; fails if `cfg.fields` is not a valid regex.
     pub fn new(paths: HostPaths, cfg: &NetstatConfig) -> Result<Self, CollectorError> {
-        let fields = Regex::new(&cfg.fields).map_err(|e| {
+        let fields = NameFilter::new(&cfg.fields).map_err(|e| {
             CollectorError::Other(format!(
                 "collectors.netstat.fields: invalid regular expression {:?}: {e}",
                 cfg.fields
@@ -178,23 +183,25 @@ impl NetstatCollector {
 
 impl Collector for NetstatCollector {
     fn collect(&mut self) -> Result<Collection, CollectorError> {
-        let mut fields = Vec::new();
         // netstat and snmp exist on every kernel with IPv4, so their absence is an error, as
         // in node_exporter; snmp6 is missing when IPv6 is disabled, which is normal.
-        for rel in ["net/netstat", "net/snmp"] {
-            let path = self.paths.proc(rel);
-            let text = super::read_to_string(&path)?;
-            fields.extend(parse_netstat(&text).map_err(|m| parse_error(&path, m))?);
-        }
-        let snmp6 = self.paths.proc("net/snmp6");
-        let note = match super::read_optional(&snmp6)? {
+        let netstat_path = self.paths.proc("net/netstat");
+        let netstat = super::read_to_string(&netstat_path)?;
+        let snmp_path = self.paths.proc("net/snmp");
+        let snmp = super::read_to_string(&snmp_path)?;
+        let snmp6_path = self.paths.proc("net/snmp6");
+        let snmp6 = super::read_optional(&snmp6_path)?;
+
+        let mut fields = parse_netstat(&netstat).map_err(|m| parse_error(&netstat_path, m))?;
+        fields.extend(parse_netstat(&snmp).map_err(|m| parse_error(&snmp_path, m))?);
+        let note = match &snmp6 {
             Some(text) => {
-                fields.extend(parse_snmp6(&text).map_err(|m| parse_error(&snmp6, m))?);
+                fields.extend(parse_snmp6(text).map_err(|m| parse_error(&snmp6_path, m))?);
                 None
             }
             None => Some(format!(
                 "{} not found (IPv6 disabled?); IPv6 counters skipped",
-                snmp6.display()
+                snmp6_path.display()
             )),
         };
         Ok(Collection {
@@ -256,13 +263,13 @@ mod tests {
             f,
             vec![
                 NetstatField {
-                    protocol: "Icmp6".into(),
-                    field: "OutType133".into(),
+                    protocol: "Icmp6",
+                    field: "OutType133",
                     value: 3.0
                 },
                 NetstatField {
-                    protocol: "UdpLite6".into(),
-                    field: "InErrors".into(),
+                    protocol: "UdpLite6",
+                    field: "InErrors",
                     value: 2.0
                 },
             ]
@@ -303,13 +310,13 @@ mod tests {
 
     #[test]
     fn default_selection_matches_node_exporter() {
-        let re = Regex::new(DEFAULT_NETSTAT_FIELDS).unwrap();
+        let re = NameFilter::new(DEFAULT_NETSTAT_FIELDS).unwrap();
         let mut fields = parse_netstat(NETSTAT).unwrap();
         fields.extend(parse_netstat(SNMP).unwrap());
         fields.extend(parse_snmp6(SNMP6).unwrap());
         fields.push(NetstatField {
-            protocol: "TcpExt".into(),
-            field: "TCPTimeoutsX".into(),
+            protocol: "TcpExt",
+            field: "TCPTimeoutsX",
             value: 1.0,
         });
         let names: Vec<String> = netstat_families(&fields, &re)
@@ -352,7 +359,7 @@ mod tests {
 
     #[test]
     fn families_are_untyped_unique_and_safe() {
-        let all = Regex::new("").unwrap();
+        let all = NameFilter::new("").unwrap();
         let fields =
             parse_netstat("Tcp: InSegs\nTcp: 1\nTcp: InSegs\nTcp: 2\nX-y: a\nX-y: 3\n").unwrap();
         let families = netstat_families(&fields, &all);

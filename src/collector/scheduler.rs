@@ -1,16 +1,25 @@
-//! Runs one collector on its own interval with its own deadline.
+//! Runs collectors on their intervals, each with its own deadline.
 //!
-//! Each collection runs on a thread of a small reusable pool ([`super::threads`]). If it misses
-//! its deadline the scheduler reports a timeout and keeps the job: the collector is "in flight"
-//! and later ticks are reported as skipped until it returns, so a hung collector costs at most
-//! one thread and never delays any other collector. A collector that panics is rebuilt from
-//! its factory.
+//! Collectors that share an interval form a group, and each tick of a group is one *round*:
+//! the group's collectors are queued (those that were quickest last time first) and a thread
+//! of a small reusable pool ([`super::threads`]) takes them off the queue one after another.
+//! One hand-off to a thread, one wake-up back and one report message per round, instead of
+//! one of each per collector: at 1 s collection the daemon spent a fifth of its CPU time in
+//! context switches when every collector had its own task and thread hand-off (see
+//! `docs/benchmarks.md`).
+//!
+//! A collector that hangs or is slow holds the rest of its round back for at most
+//! [`STALL_AFTER`]: then another thread takes over the queue, so every other collector still
+//! runs at its tick. A collection past its own deadline is reported as timed out; the
+//! collector stays "in flight" and later ticks report it as still running until it returns,
+//! so a hung collector costs one thread and is never run twice at once. A collector that
+//! panics is rebuilt from its factory at the next tick.
 
-use std::sync::{Arc, LazyLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::threads::ThreadPool;
@@ -66,16 +75,108 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
-/// What a finished collection hands back: the collector (for the next tick), its result and
-/// how long it took.
-type Done = (
-    Box<dyn Collector>,
-    Result<Collection, CollectorError>,
-    Duration,
-);
+/// How long one collection may hold up the rest of its round before another thread takes
+/// over the queue. Host collectors take well under a millisecond each, so a normal round
+/// never reaches it; a probe waiting on the network or a hung read does.
+pub const STALL_AFTER: Duration = Duration::from_millis(50);
 
-/// A collection running on a pool thread; `Err` if the collector panicked.
-type Job = oneshot::Receiver<Result<Done, String>>;
+/// A collector waiting in this round's queue.
+struct Queued {
+    idx: usize,
+    collector: Box<dyn Collector>,
+}
+
+/// A collection a pool thread is running.
+struct Running {
+    idx: usize,
+    started: Instant,
+    /// It has run longer than [`STALL_AFTER`] (and another thread may have taken the queue).
+    stalled: bool,
+    /// Its deadline passed and was reported; its result is dropped when it comes.
+    timed_out: bool,
+}
+
+/// A collection that ended; `result` is `Err` with the message if the collector panicked.
+struct Ended {
+    idx: usize,
+    result: Result<Result<Collection, CollectorError>, String>,
+    duration: Duration,
+}
+
+/// What the group's task and the pool threads share, under one lock taken a few times per
+/// collection.
+struct RoundState {
+    queue: VecDeque<Queued>,
+    running: Vec<Running>,
+    ended: Vec<Ended>,
+    /// Collectors ready for the next tick, by index; `None` while one runs, or after a panic
+    /// or a failed build (then the factory makes a new one).
+    idle: Vec<Option<Box<dyn Collector>>>,
+}
+
+/// One group of collectors with the same interval.
+struct Group {
+    state: Mutex<RoundState>,
+    /// Signalled by a pool thread when it finds the queue empty, i.e. when it may have ended
+    /// the round.
+    done: Notify,
+}
+
+impl Group {
+    /// Locks the shared state; poisoning is harmless here (a panic inside `collect` is caught
+    /// outside the lock).
+    fn lock(&self) -> MutexGuard<'_, RoundState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A pool thread's loop: runs queued collections until the queue is empty.
+    fn work(&self) {
+        loop {
+            let next = {
+                let mut s = self.lock();
+                let next = s.queue.pop_front();
+                if let Some(q) = &next {
+                    s.running.push(Running {
+                        idx: q.idx,
+                        started: Instant::now(),
+                        stalled: false,
+                        timed_out: false,
+                    });
+                }
+                next
+            };
+            let Some(Queued { idx, mut collector }) = next else {
+                self.done.notify_one();
+                return;
+            };
+            let t = Instant::now();
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collector.collect()));
+            let duration = t.elapsed();
+            let mut s = self.lock();
+            let timed_out = match s.running.iter().position(|r| r.idx == idx) {
+                Some(i) => s.running.swap_remove(i).timed_out,
+                None => false,
+            };
+            let result = match result {
+                Ok(result) => {
+                    s.idle[idx] = Some(collector);
+                    Ok(result)
+                }
+                // The collector may be left half-updated by the panic: drop it, the factory
+                // builds a fresh one next tick.
+                Err(panic) => Err(panic_message(panic.as_ref())),
+            };
+            if !timed_out {
+                s.ended.push(Ended {
+                    idx,
+                    result,
+                    duration,
+                });
+            }
+        }
+    }
+}
 
 /// Threads that run collections. Their stacks need no more than tokio's blocking threads get.
 static POOL: LazyLock<Arc<ThreadPool>> = LazyLock::new(|| {
@@ -87,22 +188,10 @@ static POOL: LazyLock<Arc<ThreadPool>> = LazyLock::new(|| {
     )
 });
 
-/// Starts `collector` on a pool thread.
-fn start(collector: Box<dyn Collector>) -> Result<Job, String> {
-    let (tx, rx) = oneshot::channel();
-    POOL.run(Box::new(move || {
-        let mut collector = collector;
-        let t = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collector.collect()));
-        let done = match result {
-            Ok(result) => Ok((collector, result, t.elapsed())),
-            Err(panic) => Err(panic_message(panic.as_ref())),
-        };
-        // The scheduler may have stopped waiting (shutdown); nothing to do then.
-        let _ = tx.send(done);
-    }))
-    .map_err(|e| format!("cannot start a collection thread: {e}"))?;
-    Ok(rx)
+/// Starts a pool thread on `group`'s queue.
+fn start_worker(group: &Arc<Group>) -> std::io::Result<()> {
+    let g = Arc::clone(group);
+    POOL.run(Box::new(move || g.work()))
 }
 
 /// The message of a panic payload, as tokio's `JoinError` would show it.
@@ -122,211 +211,235 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Longest offset of a collector's ticks after the interval boundary.
-const MAX_SPREAD: Duration = Duration::from_millis(100);
-
-/// Where in each interval a collector runs: a fixed offset after the wall-clock boundary,
-/// derived from its name, below a twentieth of the interval and below [`MAX_SPREAD`].
-///
-/// Why: with every collector due at the same instant, each tick started ~20 collections at
-/// once, so the pool needed a thread per collector and they all allocated at the same moment
-/// (malloc arena lock contention, a glibc thread cache per thread). Spread over a few tens of
-/// milliseconds the same work runs on a few reused threads. Timestamps still snap
-/// to the boundary (see [`snap_to_tick`]), so samples of collectors with the same interval
-/// keep sharing timestamps.
-///
-/// Only [`SLOTS`] distinct offsets: every distinct wake-up time costs the runtime a timer
-/// wake and context switches, which measured more CPU than the spread saved when each
-/// collector had an offset of its own.
-fn tick_offset_ms(name: &str, interval: Duration) -> i64 {
-    let spread = (interval / 20).min(MAX_SPREAD).as_millis() as u64;
-    // FNV-1a: stable across runs and Rust versions, unlike the std hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    ((hash % SLOTS) * spread / SLOTS) as i64
+/// Milliseconds from `now_ms` until the next multiple of the interval `iv_ms` on the wall
+/// clock, so that samples of every collector with the same interval share timestamps
+/// (cheaper to store, nicer to query).
+fn until_next_tick(now_ms: i64, iv_ms: i64) -> i64 {
+    ((now_ms).div_euclid(iv_ms) + 1) * iv_ms - now_ms
 }
 
-/// Distinct tick offsets within an interval.
-const SLOTS: u64 = 4;
-
-/// Milliseconds from `now_ms` until the next tick: the next multiple of the interval `iv_ms`
-/// on the wall clock plus `offset_ms`, so that samples of every collector with the same
-/// interval share timestamps (cheaper to store, nicer to query).
-fn until_next_tick(now_ms: i64, iv_ms: i64, offset_ms: i64) -> i64 {
-    let next = ((now_ms - offset_ms).div_euclid(iv_ms) + 1) * iv_ms + offset_ms;
-    next - now_ms
+/// The interval boundary a tick that fired at `now_ms` belongs to, whatever the timer's
+/// jitter (up to half an interval late).
+fn snap_to_tick(now_ms: i64, iv_ms: i64) -> i64 {
+    (now_ms + iv_ms / 2).div_euclid(iv_ms) * iv_ms
 }
 
-/// The interval boundary a tick that fired at `now_ms` belongs to, whatever the offset and
-/// the timer's jitter (up to half an interval late).
-fn snap_to_tick(now_ms: i64, iv_ms: i64, offset_ms: i64) -> i64 {
-    (now_ms - offset_ms + iv_ms / 2).div_euclid(iv_ms) * iv_ms
+/// A report without families.
+fn report(spec: &CollectorSpec, timestamp_ms: i64, outcome: Outcome) -> Report {
+    Report {
+        collector: spec.name.clone(),
+        timestamp_ms,
+        families: Vec::new(),
+        outcome,
+    }
 }
 
-/// Runs `spec` until `cancel` fires, sending one [`Report`] per tick to `tx`. The first
-/// collection happens after the collector's offset (readiness waits for it); later ones are
-/// aligned to the interval, at the same offset within it.
+/// The report for a collection that ended.
+fn ended_report(spec: &CollectorSpec, timestamp_ms: i64, e: Ended) -> Report {
+    let (outcome, families) = match e.result {
+        Ok(Ok(collection)) => (
+            Outcome::Success {
+                duration: e.duration,
+                note: collection.note,
+            },
+            collection.families,
+        ),
+        Ok(Err(error)) => (
+            Outcome::Failed {
+                duration: e.duration,
+                error: error.to_string(),
+            },
+            Vec::new(),
+        ),
+        Err(panic) => (
+            Outcome::Failed {
+                duration: e.duration,
+                error: format!("collector {panic}"),
+            },
+            Vec::new(),
+        ),
+    };
+    Report {
+        collector: spec.name.clone(),
+        timestamp_ms,
+        families,
+        outcome,
+    }
+}
+
+/// Runs a group of collectors that share `specs[0].interval` until `cancel` fires, sending
+/// each round's reports (one per collector) to `tx`. The first round starts at once
+/// (readiness waits for it); later ones at the interval's wall-clock boundaries.
 pub async fn run(
-    spec: CollectorSpec,
+    specs: Vec<CollectorSpec>,
     tx: mpsc::Sender<super::super::pipeline::Message>,
     cancel: CancellationToken,
 ) {
-    use super::super::pipeline::Message;
-
-    let mut idle: Option<Box<dyn Collector>> = None;
-    let mut in_flight: Option<(Job, Instant)> = None;
+    let Some(interval) = specs.first().map(|s| s.interval) else {
+        return;
+    };
+    let iv_ms = interval.as_millis().max(1) as i64;
+    let group = Arc::new(Group {
+        state: Mutex::new(RoundState {
+            queue: VecDeque::new(),
+            running: Vec::new(),
+            ended: Vec::new(),
+            idle: specs.iter().map(|_| None).collect(),
+        }),
+        done: Notify::new(),
+    });
+    // How long each collector took last time: the quickest go first, so one that is slow
+    // holds back as few others as possible.
+    let mut last = vec![Duration::ZERO; specs.len()];
     let mut first = true;
-    let iv_ms = spec.interval.as_millis().max(1) as i64;
-    let offset_ms = tick_offset_ms(&spec.name, spec.interval);
     loop {
         let tick_ms = if first {
-            // The first round is spread too, so start-up does not need a thread per
-            // collector either.
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(offset_ms as u64)) => {}
-            }
             now_ms()
         } else {
-            let wait = until_next_tick(now_ms(), iv_ms, offset_ms);
+            let wait = until_next_tick(now_ms(), iv_ms);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
             }
-            snap_to_tick(now_ms(), iv_ms, offset_ms)
+            snap_to_tick(now_ms(), iv_ms)
         };
         first = false;
+        let reports = round(&group, &specs, &mut last, tick_ms, &cancel).await;
+        if cancel.is_cancelled() {
+            // Collections still queued are not started; a running one ends on its own.
+            group.lock().queue.clear();
+            return;
+        }
+        if !reports.is_empty() && send(&tx, &cancel, reports).await.is_err() {
+            return;
+        }
+    }
+}
 
-        // Reclaim a collector whose overdue run has finished meanwhile.
-        if let Some((mut job, started)) = in_flight.take() {
-            let finished = job.try_recv();
-            if !matches!(finished, Err(oneshot::error::TryRecvError::Empty)) {
-                match finished {
-                    Ok(Ok((c, _, _))) => idle = Some(c),
-                    Ok(Err(e)) => tracing::error!(collector = %spec.name, "collector {e}"),
-                    Err(e) => tracing::error!(collector = %spec.name, "collector task failed: {e}"),
-                }
-            } else {
-                let report = Report {
-                    collector: spec.name.clone(),
-                    timestamp_ms: tick_ms,
-                    families: Vec::new(),
-                    outcome: Outcome::StillRunning {
-                        running_for: started.elapsed(),
+/// One round: queues every collector that is not still running from an earlier round,
+/// starts a thread on the queue and waits until each collection has ended or passed its
+/// deadline. Reports of collections that ended are sent as soon as the round stalls, so a
+/// slow collector does not hold back the others' fresh values either.
+async fn round(
+    group: &Arc<Group>,
+    specs: &[CollectorSpec],
+    last: &mut [Duration],
+    tick_ms: i64,
+    cancel: &CancellationToken,
+) -> Vec<Report> {
+    let mut reports = Vec::with_capacity(specs.len());
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| last[i]);
+    // Take the idle collectors; build missing ones outside the lock (a factory may read
+    // files).
+    let mut to_queue = Vec::with_capacity(specs.len());
+    {
+        let mut s = group.lock();
+        for &idx in &order {
+            match s.running.iter().find(|r| r.idx == idx) {
+                Some(r) => reports.push(report(
+                    &specs[idx],
+                    tick_ms,
+                    Outcome::StillRunning {
+                        running_for: r.started.elapsed(),
                     },
-                };
-                in_flight = Some((job, started));
-                if send(&tx, &cancel, Message::Report(report)).await.is_err() {
-                    return;
-                }
-                continue;
+                )),
+                None => to_queue.push((idx, s.idle[idx].take())),
             }
         }
-
-        let collector = match idle.take() {
+    }
+    let mut queue = VecDeque::with_capacity(to_queue.len());
+    for (idx, collector) in to_queue {
+        let collector = match collector {
             Some(c) => c,
-            None => match (spec.factory)() {
+            None => match (specs[idx].factory)() {
                 Ok(c) => c,
                 Err(e) => {
-                    let report = Report {
-                        collector: spec.name.clone(),
-                        timestamp_ms: tick_ms,
-                        families: Vec::new(),
-                        outcome: Outcome::Failed {
+                    reports.push(report(
+                        &specs[idx],
+                        tick_ms,
+                        Outcome::Failed {
                             duration: Duration::ZERO,
                             error: format!("cannot start collector: {e}"),
                         },
-                    };
-                    if send(&tx, &cancel, Message::Report(report)).await.is_err() {
-                        return;
-                    }
+                    ));
                     continue;
                 }
             },
         };
-
-        let started = Instant::now();
-        let mut job: Job = match start(collector) {
-            Ok(job) => job,
-            Err(error) => {
-                let report = Report {
-                    collector: spec.name.clone(),
-                    timestamp_ms: tick_ms,
-                    families: Vec::new(),
-                    outcome: Outcome::Failed {
-                        duration: Duration::ZERO,
-                        error,
-                    },
-                };
-                if send(&tx, &cancel, Message::Report(report)).await.is_err() {
-                    return;
-                }
-                continue;
-            }
-        };
-
-        let outcome_and_families = tokio::select! {
-            _ = cancel.cancelled() => return,
-            r = tokio::time::timeout(spec.timeout, &mut job) => r,
-        };
-        let (outcome, families) = match outcome_and_families {
-            Err(_elapsed) => {
-                in_flight = Some((job, started));
-                (
-                    Outcome::TimedOut {
-                        timeout: spec.timeout,
-                    },
-                    Vec::new(),
-                )
-            }
-            Ok(Ok(Err(panic))) => {
-                // The collector panicked; it is gone and is rebuilt on the next tick.
-                (
-                    Outcome::Failed {
-                        duration: started.elapsed(),
-                        error: format!("collector {panic}"),
-                    },
-                    Vec::new(),
-                )
-            }
-            Ok(Err(_closed)) => (
-                // Cannot happen (the thread catches panics and always answers), but if the
-                // answer is lost the collector is rebuilt like after a panic.
+        queue.push_back(Queued { idx, collector });
+    }
+    if queue.is_empty() {
+        return reports;
+    }
+    group.lock().queue = queue;
+    if let Err(e) = start_worker(group) {
+        let mut s = group.lock();
+        for q in std::mem::take(&mut s.queue) {
+            reports.push(report(
+                &specs[q.idx],
+                tick_ms,
                 Outcome::Failed {
-                    duration: started.elapsed(),
-                    error: "collection ended without an answer".to_owned(),
+                    duration: Duration::ZERO,
+                    error: format!("cannot start a collection thread: {e}"),
                 },
-                Vec::new(),
-            ),
-            Ok(Ok(Ok((c, result, duration)))) => {
-                idle = Some(c);
-                match result {
-                    Ok(collection) => (
-                        Outcome::Success {
-                            duration,
-                            note: collection.note,
-                        },
-                        collection.families,
-                    ),
-                    Err(e) => (
-                        Outcome::Failed {
-                            duration,
-                            error: e.to_string(),
-                        },
-                        Vec::new(),
-                    ),
+            ));
+            s.idle[q.idx] = Some(q.collector);
+        }
+        return reports;
+    }
+
+    loop {
+        let now = Instant::now();
+        let (in_progress, spawn, wake_at) = {
+            let mut s = group.lock();
+            for e in std::mem::take(&mut s.ended) {
+                last[e.idx] = e.duration;
+                let idx = e.idx;
+                reports.push(ended_report(&specs[idx], tick_ms, e));
+            }
+            // Checked only while the round waits: a polling period below every deadline
+            // keeps a timeout from being reported much later than it happened.
+            let mut wake_at = now + STALL_AFTER;
+            for r in s.running.iter_mut() {
+                let timeout = specs[r.idx].timeout;
+                if !r.timed_out && now >= r.started + timeout {
+                    r.timed_out = true;
+                    reports.push(report(
+                        &specs[r.idx],
+                        tick_ms,
+                        Outcome::TimedOut { timeout },
+                    ));
+                }
+                if !r.stalled {
+                    if now >= r.started + STALL_AFTER {
+                        r.stalled = true;
+                    } else {
+                        wake_at = wake_at.min(r.started + STALL_AFTER);
+                    }
+                }
+                if !r.timed_out {
+                    wake_at = wake_at.min(r.started + timeout);
                 }
             }
+            let spawn =
+                !s.queue.is_empty() && !s.running.is_empty() && s.running.iter().all(|r| r.stalled);
+            let in_progress = !s.queue.is_empty() || s.running.iter().any(|r| !r.timed_out);
+            (in_progress, spawn, wake_at)
         };
-        let report = Report {
-            collector: spec.name.clone(),
-            timestamp_ms: tick_ms,
-            families,
-            outcome,
-        };
-        if send(&tx, &cancel, Message::Report(report)).await.is_err() {
-            return;
+        if spawn {
+            if let Err(e) = start_worker(group) {
+                // The queue is still served by the stalled thread once it returns.
+                tracing::warn!("cannot start another collection thread: {e}");
+            }
+        }
+        if !in_progress || cancel.is_cancelled() {
+            return reports;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return reports,
+            _ = group.done.notified() => {}
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
         }
     }
 }
@@ -334,11 +447,11 @@ pub async fn run(
 async fn send(
     tx: &mpsc::Sender<super::super::pipeline::Message>,
     cancel: &CancellationToken,
-    msg: super::super::pipeline::Message,
+    reports: Vec<Report>,
 ) -> Result<(), ()> {
     tokio::select! {
         _ = cancel.cancelled() => Err(()),
-        r = tx.send(msg) => r.map_err(|_| ()),
+        r = tx.send(super::super::pipeline::Message::Reports(reports)) => r.map_err(|_| ()),
     }
 }
 
@@ -346,43 +459,19 @@ async fn send(
 mod tests {
     use super::*;
     use crate::pipeline::Message;
-    use std::collections::HashSet;
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn ticks_come_at_the_offset_and_snap_to_the_boundary() {
-        // 1 s interval, 37 ms offset.
-        assert_eq!(until_next_tick(10_000, 1000, 37), 37);
-        assert_eq!(until_next_tick(10_036, 1000, 37), 1);
-        assert_eq!(until_next_tick(10_037, 1000, 37), 1000);
-        assert_eq!(until_next_tick(10_500, 1000, 37), 537);
-        // Fired on time, early-ish or late by up to half an interval: the same boundary.
-        assert_eq!(snap_to_tick(11_037, 1000, 37), 11_000);
-        assert_eq!(snap_to_tick(11_040, 1000, 37), 11_000);
-        assert_eq!(snap_to_tick(11_536, 1000, 37), 11_000);
-        assert_eq!(snap_to_tick(11_538, 1000, 37), 12_000);
-        // Without an offset it is the plain boundary.
-        assert_eq!(until_next_tick(10_250, 1000, 0), 750);
-        assert_eq!(snap_to_tick(11_003, 1000, 0), 11_000);
-    }
-
-    #[test]
-    fn offsets_are_stable_bounded_and_spread() {
-        let names = ["cpu", "memory", "netdev", "diskstats", "filesystem", "load"];
-        let offsets: Vec<i64> = names
-            .iter()
-            .map(|n| tick_offset_ms(n, Duration::from_secs(1)))
-            .collect();
-        assert!(
-            offsets.iter().all(|o| [0, 12, 25, 37].contains(o)),
-            "{offsets:?}"
-        );
-        let distinct: HashSet<i64> = offsets.iter().copied().collect();
-        assert!(distinct.len() > 1, "{offsets:?}");
-        assert_eq!(offsets[0], tick_offset_ms("cpu", Duration::from_secs(1)));
-        // Capped for long intervals, none for very short ones.
-        assert!(tick_offset_ms("cpu", Duration::from_secs(3600)) < 100);
-        assert_eq!(tick_offset_ms("cpu", Duration::from_millis(10)), 0);
+    fn ticks_come_at_the_boundary_and_snap_to_it() {
+        assert_eq!(until_next_tick(10_000, 1000), 1000);
+        assert_eq!(until_next_tick(10_250, 1000), 750);
+        assert_eq!(until_next_tick(10_999, 1000), 1);
+        // Fired on time, a little early or late by up to half an interval: the same boundary.
+        assert_eq!(snap_to_tick(11_000, 1000), 11_000);
+        assert_eq!(snap_to_tick(11_003, 1000), 11_000);
+        assert_eq!(snap_to_tick(10_998, 1000), 11_000);
+        assert_eq!(snap_to_tick(11_499, 1000), 11_000);
+        assert_eq!(snap_to_tick(11_500, 1000), 12_000);
     }
 
     struct Sleepy(Duration);
@@ -400,6 +489,24 @@ mod tests {
         }
     }
 
+    /// Records the thread each collection ran on.
+    struct ThreadSpy(Arc<Mutex<Vec<std::thread::ThreadId>>>);
+    impl Collector for ThreadSpy {
+        fn collect(&mut self) -> Result<Collection, CollectorError> {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(std::thread::current().id());
+            }
+            Ok(Collection::default())
+        }
+    }
+
+    struct Panicking;
+    impl Collector for Panicking {
+        fn collect(&mut self) -> Result<Collection, CollectorError> {
+            panic!("on purpose")
+        }
+    }
+
     fn spec(
         name: &str,
         interval_ms: u64,
@@ -414,33 +521,69 @@ mod tests {
         }
     }
 
-    async fn next_report(rx: &mut mpsc::Receiver<Message>) -> Report {
-        loop {
-            match rx.recv().await {
-                Some(Message::Report(r)) => return r,
-                Some(_) => continue,
-                None => panic!("channel closed"),
+    /// The next message's reports, one by one, across messages.
+    struct Reports {
+        rx: mpsc::Receiver<Message>,
+        pending: VecDeque<Report>,
+    }
+
+    impl Reports {
+        fn new(rx: mpsc::Receiver<Message>) -> Self {
+            Reports {
+                rx,
+                pending: VecDeque::new(),
+            }
+        }
+
+        async fn next(&mut self) -> Report {
+            loop {
+                if let Some(r) = self.pending.pop_front() {
+                    return r;
+                }
+                match self.rx.recv().await {
+                    Some(Message::Reports(r)) => self.pending.extend(r),
+                    Some(_) => continue,
+                    None => panic!("channel closed"),
+                }
+            }
+        }
+
+        /// The next whole message.
+        async fn next_message(&mut self) -> Vec<Report> {
+            assert!(self.pending.is_empty());
+            loop {
+                match self.rx.recv().await {
+                    Some(Message::Reports(r)) => return r,
+                    Some(_) => continue,
+                    None => panic!("channel closed"),
+                }
             }
         }
     }
 
+    fn start(
+        specs: Vec<CollectorSpec>,
+    ) -> (Reports, CancellationToken, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(16);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(specs, tx, cancel.clone()));
+        (Reports::new(rx), cancel, task)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn hung_collector_times_out_then_is_skipped_until_it_returns() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let cancel = CancellationToken::new();
-        let s = spec(
+        let (mut rx, cancel, task) = start(vec![spec(
             "sleepy",
             100,
             30,
             Arc::new(|| Ok(Box::new(Sleepy(Duration::from_millis(250))) as Box<dyn Collector>)),
-        );
-        let task = tokio::spawn(run(s, tx, cancel.clone()));
-        let first = next_report(&mut rx).await;
+        )]);
+        let first = rx.next().await;
         assert!(
             matches!(first.outcome, Outcome::TimedOut { .. }),
             "{first:?}"
         );
-        let second = next_report(&mut rx).await;
+        let second = rx.next().await;
         assert!(
             matches!(second.outcome, Outcome::StillRunning { .. }),
             "{second:?}"
@@ -449,7 +592,7 @@ mod tests {
         // rather than a second thread being started while the first still hangs.
         let mut saw_rerun = false;
         for _ in 0..10 {
-            if matches!(next_report(&mut rx).await.outcome, Outcome::TimedOut { .. }) {
+            if matches!(rx.next().await.outcome, Outcome::TimedOut { .. }) {
                 saw_rerun = true;
                 break;
             }
@@ -461,21 +604,110 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failure_is_reported_with_message() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let cancel = CancellationToken::new();
-        let s = spec(
+        let (mut rx, cancel, task) = start(vec![spec(
             "failing",
             1000,
             500,
             Arc::new(|| Ok(Box::new(Failing) as Box<dyn Collector>)),
-        );
-        let task = tokio::spawn(run(s, tx, cancel.clone()));
-        let r = next_report(&mut rx).await;
-        match r.outcome {
+        )]);
+        match rx.next().await.outcome {
             Outcome::Failed { error, .. } => assert_eq!(error, "boom"),
             o => panic!("unexpected {o:?}"),
         }
         cancel.cancel();
         let _ = task.await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_runs_on_one_thread_and_arrives_as_one_message() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let specs = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let seen = seen.clone();
+                spec(
+                    name,
+                    200,
+                    150,
+                    Arc::new(move || Ok(Box::new(ThreadSpy(seen.clone())) as Box<dyn Collector>)),
+                )
+            })
+            .collect();
+        let (mut rx, cancel, task) = start(specs);
+        for _ in 0..2 {
+            let round = rx.next_message().await;
+            let mut names: Vec<&str> = round.iter().map(|r| r.collector.as_str()).collect();
+            names.sort_unstable();
+            assert_eq!(names, ["a", "b", "c"]);
+            assert!(round.iter().all(|r| r.outcome.is_success()), "{round:?}");
+            assert!(round
+                .windows(2)
+                .all(|w| w[0].timestamp_ms == w[1].timestamp_ms));
+        }
+        cancel.cancel();
+        let _ = task.await;
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 6);
+        // Each round's three collections on one thread.
+        assert!(seen[..3].iter().all(|t| *t == seen[0]), "{seen:?}");
+        assert!(seen[3..].iter().all(|t| *t == seen[3]), "{seen:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_collector_does_not_hold_back_the_rest_of_its_round() {
+        // "hung" is first in the queue (no durations known yet: spec order), and its deadline
+        // is far beyond the stall threshold: "fast" must be taken over by another thread and
+        // reported long before "hung" times out.
+        let (mut rx, cancel, task) = start(vec![
+            spec(
+                "hung",
+                60_000,
+                2_000,
+                Arc::new(|| Ok(Box::new(Sleepy(Duration::from_secs(4))) as Box<dyn Collector>)),
+            ),
+            spec(
+                "fast",
+                60_000,
+                2_000,
+                Arc::new(|| Ok(Box::new(Failing) as Box<dyn Collector>)),
+            ),
+        ]);
+        let first = rx.next().await;
+        assert_eq!(first.collector, "fast");
+        assert!(matches!(first.outcome, Outcome::Failed { .. }), "{first:?}");
+        let second = rx.next().await;
+        assert_eq!(second.collector, "hung");
+        assert!(
+            matches!(second.outcome, Outcome::TimedOut { .. }),
+            "{second:?}"
+        );
+        cancel.cancel();
+        let _ = task.await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_collector_is_reported_and_rebuilt() {
+        let built = Arc::new(AtomicUsize::new(0));
+        let b = built.clone();
+        let (mut rx, cancel, task) = start(vec![spec(
+            "panicky",
+            1000,
+            900,
+            Arc::new(move || {
+                b.fetch_add(1, Ordering::SeqCst);
+                Ok(Box::new(Panicking) as Box<dyn Collector>)
+            }),
+        )]);
+        for _ in 0..2 {
+            match rx.next().await.outcome {
+                Outcome::Failed { error, .. } => {
+                    assert_eq!(error, "collector panicked: on purpose")
+                }
+                o => panic!("unexpected {o:?}"),
+            }
+        }
+        cancel.cancel();
+        let _ = task.await;
+        assert!(built.load(Ordering::SeqCst) >= 2);
     }
 }

@@ -1,7 +1,7 @@
 //! `vmstat` collector: the `/proc/vmstat` fields selected by `collectors.vmstat.fields` as
 //! untyped `node_vmstat_<field>` metrics, like node_exporter's vmstat collector.
 
-use regex::Regex;
+use super::filter::NameFilter;
 
 use super::{Collection, Collector, CollectorError, HostPaths};
 use crate::config::VmstatConfig;
@@ -11,19 +11,18 @@ use crate::model::{Family, MetricKind};
 /// Lines that are not exactly a metric-safe name and an integer are skipped: the file has
 /// hundreds of fields and one odd line should not cost the others. Returns the pairs and the
 /// number of skipped lines.
-pub fn parse_vmstat(s: &str) -> (Vec<(String, f64)>, usize) {
-    let mut out = Vec::new();
+pub fn parse_vmstat(s: &str) -> (Vec<(&str, f64)>, usize) {
+    let mut out = Vec::with_capacity(256);
     let mut skipped = 0;
     for line in s.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        match fields.as_slice() {
-            [] => {}
-            [name, value]
-                if !name.is_empty()
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (None, _, _) => {}
+            (Some(name), Some(value), None)
+                if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
             {
                 match value.parse::<i64>() {
-                    Ok(v) => out.push(((*name).to_owned(), v as f64)),
+                    Ok(v) => out.push((name, v as f64)),
                     Err(_) => skipped += 1,
                 }
             }
@@ -35,7 +34,7 @@ pub fn parse_vmstat(s: &str) -> (Vec<(String, f64)>, usize) {
 
 /// Builds one untyped family per selected field. node_exporter leaves them untyped because
 /// the file mixes counters (`pgfault`) and gauges (`nr_free_pages`) with no marker.
-pub fn vmstat_families(fields: &[(String, f64)], select: &Regex) -> Vec<Family> {
+pub fn vmstat_families(fields: &[(&str, f64)], select: &NameFilter) -> Vec<Family> {
     fields
         .iter()
         .filter(|(name, _)| select.is_match(name))
@@ -53,13 +52,13 @@ pub fn vmstat_families(fields: &[(String, f64)], select: &Regex) -> Vec<Family> 
 /// Reads `/proc/vmstat` and exports the fields matching a regex.
 pub struct VmstatCollector {
     paths: HostPaths,
-    fields: Regex,
+    fields: NameFilter,
 }
 
 impl VmstatCollector {
     /// A collector reading under `paths`; fails if `cfg.fields` is not a valid regex.
     pub fn new(paths: HostPaths, cfg: &VmstatConfig) -> Result<Self, CollectorError> {
-        let fields = Regex::new(&cfg.fields).map_err(|e| {
+        let fields = NameFilter::new(&cfg.fields).map_err(|e| {
             CollectorError::Other(format!(
                 "collectors.vmstat.fields: invalid regular expression {:?}: {e}",
                 cfg.fields
@@ -96,8 +95,8 @@ mod tests {
         let (fields, skipped) = parse_vmstat(include_str!("../../tests/fixtures/host/proc/vmstat"));
         assert_eq!(skipped, 0);
         assert_eq!(fields.len(), 192);
-        assert!(fields.contains(&("pgmajfault".into(), 1332.0)));
-        assert!(fields.contains(&("pgpgin".into(), 2147485.0)));
+        assert!(fields.contains(&("pgmajfault", 1332.0)));
+        assert!(fields.contains(&("pgpgin", 2147485.0)));
     }
 
     #[test]
@@ -106,15 +105,15 @@ mod tests {
             parse_vmstat("pgfault 10\nbroken\npgmajfault x\nsome-field 3\na b c\n\nnr_x -2\n");
         assert_eq!(
             fields,
-            vec![("pgfault".into(), 10.0), ("nr_x".into(), -2.0)]
+            vec![("pgfault", 10.0), ("nr_x", -2.0)]
         );
         assert_eq!(skipped, 4);
     }
 
     #[test]
     fn default_selection_matches_node_exporter() {
-        let re = Regex::new(DEFAULT_VMSTAT_FIELDS).unwrap();
-        let fields: Vec<(String, f64)> = [
+        let re = NameFilter::new(DEFAULT_VMSTAT_FIELDS).unwrap();
+        let fields: Vec<(&str, f64)> = [
             "pgfault",
             "pgmajfault",
             "pgpgin",
@@ -126,7 +125,7 @@ mod tests {
             "pgsteal_kswapd",
         ]
         .iter()
-        .map(|n| ((*n).to_owned(), 1.0))
+        .map(|n| (*n, 1.0))
         .collect();
         let names: Vec<String> = vmstat_families(&fields, &re)
             .into_iter()

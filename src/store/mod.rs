@@ -147,7 +147,8 @@ pub struct StoreConfig {
     pub max_size_bytes: u64,
     /// How often retention runs.
     pub retention_interval: Duration,
-    /// Capacity of the channel into the writer, in batches.
+    /// Capacity of the channel into the writer, in messages: one per round of a collector
+    /// group (every collector sharing an interval), or one per batch of an import.
     pub channel_capacity: usize,
     /// The clock.
     pub clock: Arc<dyn Clock>,
@@ -179,7 +180,7 @@ impl Default for StoreConfig {
             retention_1h: Duration::from_secs(730 * DAY),
             max_size_bytes: 1 << 30,
             retention_interval: Duration::from_secs(60),
-            channel_capacity: 1024,
+            channel_capacity: 64,
             clock: Arc::new(SystemClock),
         }
     }
@@ -356,7 +357,7 @@ impl Store {
     /// Queues a batch, waiting if the writer is behind (for bulk import).
     pub fn write_blocking(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.tx
-            .send(writer::Msg::Write(batch))
+            .send(writer::Msg::Write(vec![batch]))
             .map_err(|_| StoreError::WriterGone)
     }
 
@@ -489,20 +490,21 @@ pub struct StoreSink {
 }
 
 impl crate::pipeline::Sink for StoreSink {
-    fn accept(&mut self, batch: Batch) {
-        let wb = WriteBatch::from_batch(batch);
-        let n = wb.samples.len() as u64;
-        if let Err(std::sync::mpsc::TrySendError::Full(msg)) =
-            self.tx.try_send(writer::Msg::Write(wb))
+    fn accept(&mut self, batches: Vec<Batch>) {
+        if batches.is_empty() {
+            return;
+        }
+        let wbs: Vec<WriteBatch> = batches.into_iter().map(WriteBatch::from_batch).collect();
+        if let Err(std::sync::mpsc::TrySendError::Full(writer::Msg::Write(wbs))) =
+            self.tx.try_send(writer::Msg::Write(wbs))
         {
             // The writer is far behind (a stalled disk): dropping keeps /metrics fresh and
             // memory bounded; the loss is counted and logged rather than silent.
-            self.shared.stats.dropped(n);
-            let collector = match &msg {
-                writer::Msg::Write(wb) => wb.source.as_str(),
-                _ => "",
-            };
-            tracing::warn!(collector = %collector, samples = n, "storage writer is behind; batch dropped");
+            for wb in wbs {
+                let n = wb.samples.len() as u64;
+                self.shared.stats.dropped(n);
+                tracing::warn!(collector = %wb.source, samples = n, "storage writer is behind; batch dropped");
+            }
         }
     }
 }

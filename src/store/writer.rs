@@ -20,7 +20,8 @@ use super::{
 
 /// Messages to the writer.
 pub(crate) enum Msg {
-    Write(WriteBatch),
+    /// One round of collections (one batch per source), or one batch of an import.
+    Write(Vec<WriteBatch>),
     Flush(SyncSender<Result<(), String>>),
     SealAll(SyncSender<Result<(), String>>),
     Retention(SyncSender<Result<(), String>>),
@@ -320,7 +321,11 @@ impl Writer {
                     .saturating_sub(self.last_flush.elapsed())
             };
             match rx.recv_timeout(timeout) {
-                Ok(Msg::Write(b)) => self.write(b),
+                Ok(Msg::Write(bs)) => {
+                    for b in bs {
+                        self.write(b);
+                    }
+                }
                 Ok(Msg::Flush(ack)) => {
                     let r = self.flush().map_err(|e| e.to_string());
                     let _ = ack.send(r);
