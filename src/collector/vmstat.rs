@@ -103,10 +103,7 @@ mod tests {
     fn skips_malformed_lines() {
         let (fields, skipped) =
             parse_vmstat("pgfault 10\nbroken\npgmajfault x\nsome-field 3\na b c\n\nnr_x -2\n");
-        assert_eq!(
-            fields,
-            vec![("pgfault", 10.0), ("nr_x", -2.0)]
-        );
+        assert_eq!(fields, vec![("pgfault", 10.0), ("nr_x", -2.0)]);
         assert_eq!(skipped, 4);
     }
 
