@@ -498,16 +498,10 @@ fn deb_installs_and_runs_in_a_booted_systemd() {
     if !package_tools() {
         return;
     }
-    let tools = ["systemd-nspawn", "debootstrap", "nsenter"];
-    if !tools.iter().all(|t| common::require_tool(t).is_some()) {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the nspawn end-to-end test needs root in CI"
-        );
-        eprintln!("SKIPPING: scripts/e2e-nspawn.sh needs root");
+    if !common::require_root_and_tools(
+        &["systemd-nspawn", "debootstrap", "nsenter"],
+        "the nspawn end-to-end test (scripts/e2e-nspawn.sh)",
+    ) {
         return;
     }
     let p = packages();

@@ -219,16 +219,10 @@ fn systemd_in_a_booted_container() {
     if std::env::var_os(INNER).is_some() {
         return;
     }
-    let tools = ["systemd-nspawn", "debootstrap", "nsenter", "setpriv"];
-    if !tools.iter().all(|t| common::require_tool(t).is_some()) {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the systemd container test needs root in CI"
-        );
-        eprintln!("SKIPPING: the systemd container test needs root");
+    if !common::require_root_and_tools(
+        &["systemd-nspawn", "debootstrap", "nsenter", "setpriv"],
+        "the systemd container test",
+    ) {
         return;
     }
     let t0 = Instant::now();

@@ -90,8 +90,6 @@ struct Queued {
 struct Running {
     idx: usize,
     started: Instant,
-    /// It has run longer than [`STALL_AFTER`] (and another thread may have taken the queue).
-    stalled: bool,
     /// Its deadline passed and was reported; its result is dropped when it comes.
     timed_out: bool,
 }
@@ -139,7 +137,6 @@ impl Group {
                     s.running.push(Running {
                         idx: q.idx,
                         started: Instant::now(),
-                        stalled: false,
                         timed_out: false,
                     });
                 }
@@ -411,19 +408,17 @@ async fn round(
                         Outcome::TimedOut { timeout },
                     ));
                 }
-                if !r.stalled {
-                    if now >= r.started + STALL_AFTER {
-                        r.stalled = true;
-                    } else {
-                        wake_at = wake_at.min(r.started + STALL_AFTER);
-                    }
+                if now < r.started + STALL_AFTER {
+                    wake_at = wake_at.min(r.started + STALL_AFTER);
                 }
                 if !r.timed_out {
                     wake_at = wake_at.min(r.started + timeout);
                 }
             }
-            let spawn =
-                !s.queue.is_empty() && !s.running.is_empty() && s.running.iter().all(|r| r.stalled);
+            // Every running collection has stalled: nobody would take the queue soon.
+            let spawn = !s.queue.is_empty()
+                && !s.running.is_empty()
+                && s.running.iter().all(|r| now >= r.started + STALL_AFTER);
             let in_progress = !s.queue.is_empty() || s.running.iter().any(|r| !r.timed_out);
             (in_progress, spawn, wake_at)
         };

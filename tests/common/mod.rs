@@ -36,6 +36,24 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Whether a test that boots a container can run: every tool in `tools` is installed (see
+/// [`require_tool`]) and we are root. Outside CI a missing piece skips the test with a
+/// message; in CI (`CI=true`) it fails it.
+pub fn require_root_and_tools(tools: &[&str], what: &str) -> bool {
+    if !tools.iter().all(|t| require_tool(t).is_some()) {
+        return false;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{what} needs root in CI"
+        );
+        eprintln!("SKIPPING: {what} needs root");
+        return false;
+    }
+    true
+}
+
 /// A running daemon. Killed on drop.
 pub struct Daemon {
     pub child: Child,
