@@ -13,6 +13,14 @@ RSS_MINUTES=${RSS_MINUTES:-10}
 [ "${1:-}" = "--quick" ] && RSS_MINUTES=1
 
 cargo build --release --locked -q
+# The function order (linker/symbol-order.txt) only helps while its names match this build's.
+listed=$(grep -vc '^#' linker/symbol-order.txt)
+matched=$(nm --defined-only target/release/automon | awk '{print $3}' | sort -u |
+  comm -12 - <(grep -v '^#' linker/symbol-order.txt | sort -u) | wc -l)
+echo "symbol order: $matched of $listed listed functions are in this build" >&2
+if [ $((matched * 10)) -lt $((listed * 9)) ]; then
+  echo "WARNING: stale linker/symbol-order.txt; run scripts/symbol-order.sh (RSS will be higher)" >&2
+fi
 work=$(mktemp -d)
 trap 'kill $AM_PID $NE_PID 2>/dev/null || true; rm -rf "$work"' EXIT
 
