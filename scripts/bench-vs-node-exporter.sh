@@ -7,6 +7,7 @@
 # Needs: prometheus-node-exporter, curl, python3. Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 SCRAPES=${SCRAPES:-300}
 CPU_SECONDS=${CPU_SECONDS:-60}
 RSS_MINUTES=${RSS_MINUTES:-10}
@@ -24,15 +25,8 @@ fi
 work=$(mktemp -d)
 trap 'kill $AM_PID $NE_PID 2>/dev/null || true; rm -rf "$work"' EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AM_PORT=$(free_port); NE_PORT=$(free_port)
-cat > "$work/automon.toml" <<TOML
-data_dir = "$work/data"
-[http]
-listen = "127.0.0.1:$AM_PORT"
-[collectors]
-default_interval = "1s"
-TOML
+bench_config "$work" "$AM_PORT"
 AUTOMON_LOG=warn ./target/release/automon run --config "$work/automon.toml" 2>"$work/automon.log" &
 AM_PID=$!
 prometheus-node-exporter --web.listen-address="127.0.0.1:$NE_PORT" 2>"$work/ne.log" &

@@ -12,9 +12,11 @@
 # Order: steady-state functions by instructions spent, then start-up, then import.
 # Symbol names carry hashes of the toolchain and dependency versions: rerun this after a Rust
 # or Cargo.lock update (scripts/bench-vs-node-exporter.sh prints how many still match).
-# Needs: valgrind, curl, python3, xz. Takes about 3 minutes after the release build; KEEP=1 keeps the callgrind files.
+# Needs: valgrind, curl, python3, xz. About 3 minutes after the release build. KEEP=1 keeps the
+# callgrind files; RECORDING=FILE.om.xz replaces ../shared/data's recorded host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 out=linker/symbol-order.txt
 cargo build --release --locked -q
 bin=$PWD/target/release/automon
@@ -23,19 +25,15 @@ work=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 PID=
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/automon.toml" <<TOML
-data_dir = "$work/data"
-[http]
-listen = "127.0.0.1:$port"
-[collectors]
-default_interval = "1s"
-TOML
+port=$(free_port)
+bench_config "$work" "$port"
 cg() { valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/$1" "${@:2}"; }
 
-{ xz -dc ../shared/data/recordings/host-1s-30min.om.xz 2>/dev/null ||
-  xz -dc "${RECORDING:?set RECORDING to an OpenMetrics .om.xz file}"; } |
-  head -n 200000 > "$work/rec.om" || true
+recording=${RECORDING:-../shared/data/recordings/host-1s-30min.om.xz}
+[ -r "$recording" ] || { echo "no recording at $recording: set RECORDING to an OpenMetrics .om.xz file" >&2; exit 1; }
+# head closes the pipe early; xz's SIGPIPE is expected, so only the line count is checked.
+xz -dc "$recording" | head -n 200000 > "$work/rec.om" || true
+[ "$(wc -l < "$work/rec.om")" -eq 200000 ] || { echo "$recording: fewer than 200,000 lines" >&2; exit 1; }
 echo '# EOF' >> "$work/rec.om"
 cg import.out "$bin" import --config "$work/automon.toml" "$work/rec.om" > /dev/null 2>&1
 
